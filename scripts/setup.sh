@@ -13,6 +13,6 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 extras=$(IFS=,; echo "$*")
 "${pip[@]}" install -e ".${extras:+[$extras]}"
-# Two packages ship weights we need but declare heavy run-time dependencies (torch, librosa)
-# that the product never imports: install them without their dependencies.
-"${pip[@]}" install --no-deps "resemblyzer==0.1.4" "speechmos==0.0.1.1"
+# resemblyzer ships the GE2E weights we read, but declares torch and librosa, which the product
+# never imports: install it without its dependencies.
+"${pip[@]}" install --no-deps "resemblyzer==0.1.4"
