@@ -1,0 +1,1 @@
+"""Speech engines: each turns text into `voice_avatar.audio.Audio`."""

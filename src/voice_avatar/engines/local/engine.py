@@ -1,0 +1,64 @@
+"""The local clone engine: Piper for fluent speech, a fitted filter for the speaker's voice."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voice_avatar.audio import Audio
+from voice_avatar.engines import piper_voice
+from voice_avatar.engines.local import features, shaping
+from voice_avatar.engines.local.mapping import warp_envelope
+from voice_avatar.engines.local.profile import VoiceProfile
+from voice_avatar.errors import InputError
+from voice_avatar.text import split_sentences
+
+#: Silence between sentences, seconds.
+SENTENCE_GAP = 0.25
+#: Output peak level.
+PEAK = 0.9
+
+
+class LocalCloneEngine:
+    """Speaks text in an enrolled speaker's voice, offline on CPU."""
+
+    @property
+    def sample_rate(self) -> int:
+        return piper_voice.sample_rate()
+
+    def synthesize_raw(self, text: str) -> Audio:
+        """Plain Piper `joe`: the floor every conversion is measured against."""
+        return self._join([piper_voice.synthesize(s) for s in _sentences(text)])
+
+    def synthesize(self, text: str, profile: VoiceProfile) -> Audio:
+        """`text` in the profile's voice, one sentence at a time."""
+        parts = []
+        for sentence in _sentences(text):
+            spoken = piper_voice.synthesize(sentence, length_scale=profile.length_scale)
+            if len(spoken.samples) > shaping.N_FFT:  # punctuation alone makes no sound to convert
+                parts.append(convert(spoken, profile))
+        return self._join(parts)
+
+    def _join(self, parts: list[Audio]) -> Audio:
+        parts = [p for p in parts if len(p.samples)]
+        if not parts:
+            raise InputError("the text has nothing to pronounce")
+        gap = np.zeros(int(SENTENCE_GAP * self.sample_rate), np.float32)
+        pieces = [p for part in parts for p in (part.samples, gap)][:-1]
+        return Audio(np.concatenate(pieces), self.sample_rate)
+
+
+def convert(spoken: Audio, profile: VoiceProfile) -> Audio:
+    """Piper's speech filtered towards the profile's voice, at Piper's rate and full band."""
+    frames = features.analyze(spoken.at_rate(features.RATE).samples)
+    target = profile.envelope_map.exaggerated(features.encode(warp_envelope(frames.sp, profile.warp)))
+    gain_db = shaping.envelope_gain_db(features.encode(frames.sp), target)
+    out = shaping.apply(spoken.samples, spoken.sample_rate, gain_db, frames.f0)
+    peak = float(np.abs(out).max())
+    return Audio(out * (PEAK / peak) if peak > 0 else out, spoken.sample_rate)
+
+
+def _sentences(text: str) -> list[str]:
+    sentences = split_sentences(text)
+    if not sentences:
+        raise InputError("there is no text to speak")
+    return sentences
