@@ -23,8 +23,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOICE_AVATAR_", extra="ignore")
 
     home: Path = Field(default_factory=_default_home, description="where avatars and caches live")
-    min_enroll_speech_seconds: float = Field(
-        default=5.0, gt=0, description="less voiced speech than this cannot make an avatar"
+    tier_min_speech_seconds: dict[str, float] = Field(
+        default={"free": 10.0, "starter": 30.0, "premium": 60.0},
+        description="voiced seconds a sample needs, per tier (the sample check's speech_duration)",
     )
 
     @field_validator("home")
