@@ -1,0 +1,211 @@
+"""`voice-avatar`: a thin command line over the same services the API uses.
+
+Exit codes: 0 success, 1 a check failed (doctor), 2 unusable input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from voice_avatar import __version__
+from voice_avatar.errors import InputError, VoiceAvatarError
+from voice_avatar.settings import Settings, get_settings
+from voice_avatar.store import AvatarRecord, AvatarStore
+
+EXIT_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        settings = get_settings()
+        return int(args.handler(args, settings) or 0)
+    except InputError as exc:
+        print(f"voice-avatar: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except VoiceAvatarError as exc:
+        print(f"voice-avatar: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("voice-avatar: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voice-avatar", description="Personal voice avatars, offline.")
+    parser.add_argument("--version", action="version", version=f"voice-avatar {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    enroll = sub.add_parser("enroll", help="make an avatar from recordings of one person")
+    enroll.add_argument("--name", required=True, help="the avatar's name")
+    enroll.add_argument("--json", action="store_true", help="print the avatar record as JSON")
+    enroll.add_argument("files", nargs="+", metavar="FILE", help="audio samples (WAV, FLAC, OGG, MP3, WebM...)")
+    enroll.set_defaults(handler=_enroll)
+
+    check = sub.add_parser("check-sample", help="is a recording fit for cloning? (exit 0 yes, 1 no)")
+    check.add_argument("--json", action="store_true", help="print the checks as JSON")
+    check.add_argument("--tier", default="free", help="the tier whose minimum speech length applies")
+    check.add_argument("--prompt", help="the text the recording should say (checked by speech recognition)")
+    check.add_argument("files", nargs="+", metavar="FILE", help="the recording(s) of one enrollment")
+    check.set_defaults(handler=_check_sample)
+
+    say = sub.add_parser("say", help="read a text aloud in an avatar's voice")
+    say.add_argument("--avatar", required=True, help="avatar name or id")
+    say.add_argument("--out", required=True, help="output file")
+    say.add_argument("--format", choices=["wav", "mp3", "ogg", "flac"], help="default: from --out's extension, else wav")
+    say.add_argument("text", help="the text, or - to read it from standard input")
+    say.set_defaults(handler=_say)
+
+    avatars = sub.add_parser("avatars", help="list, show or delete avatars")
+    avatars_sub = avatars.add_subparsers(metavar="ACTION", required=True)
+    avatars_sub.add_parser("list", help="all avatars").set_defaults(handler=_avatars_list)
+    show = avatars_sub.add_parser("show", help="one avatar's record and scores")
+    show.add_argument("name")
+    show.set_defaults(handler=_avatars_show)
+    delete = avatars_sub.add_parser("delete", help="delete an avatar with its samples and profile")
+    delete.add_argument("name")
+    delete.set_defaults(handler=_avatars_delete)
+
+    sub.add_parser("config", help="print the effective settings").set_defaults(handler=_config)
+    sub.add_parser("doctor", help="load every bundled model and speak one sentence").set_defaults(handler=_doctor)
+    return parser
+
+
+def _store(settings: Settings) -> AvatarStore:
+    return AvatarStore(settings.avatars_dir)
+
+
+def _enroll(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.enrollment import enroll
+
+    with _ProgressBar() as progress:
+        record = enroll(_store(settings), args.name, args.files, progress=progress)
+    if args.json:
+        print(json.dumps(record.to_json(), indent=2))
+    else:
+        print(f"avatar {record.name!r} is {record.status} (id {record.id}, {record.sample_seconds:.1f} s of audio)")
+    return 0
+
+
+def _check_sample(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.audio import load_audio
+    from voice_avatar.quality.sample_checks import Thresholds, check_sample
+
+    if args.tier not in settings.tier_min_speech_seconds:
+        raise InputError(f"unknown tier {args.tier!r}; choose one of {', '.join(settings.tier_min_speech_seconds)}")
+    recordings = [load_audio(path) for path in args.files]
+    thresholds = Thresholds(min_speech_seconds=settings.tier_min_speech_seconds[args.tier])
+    report = check_sample(recordings, thresholds, prompt=args.prompt)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for c in report.checks:
+            print(f"{'pass' if c.passed else 'FAIL'}  {c.name:16s} {c.value:>10} (needs {c.threshold})")
+        for line in report.advice:
+            print(f"advice: {line}")
+        print("fit for cloning" if report.ok else "not fit for cloning: " + ", ".join(report.failed()))
+    return 0 if report.ok else 1
+
+
+def _say(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.audio.encode import format_for_path
+    from voice_avatar.speech import say
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    fmt = args.format or format_for_path(args.out) or "wav"
+    out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"{args.out}: is a folder; give a file name")
+    if not out.parent.exists():
+        raise InputError(f"{args.out}: the folder {out.parent} does not exist")
+    data = say(_store(settings), args.avatar, text, fmt)
+    out.write_bytes(data)
+    print(f"wrote {out} ({fmt}, {len(data)} bytes)", file=sys.stderr)
+    return 0
+
+
+def _avatars_list(args: argparse.Namespace, settings: Settings) -> int:
+    records = _store(settings).list()
+    if not records:
+        print("no avatars yet: make one with `voice-avatar enroll --name NAME FILE...`")
+    for record in records:
+        print(f"{record.name}\t{record.status}\t{record.engine}\t{record.created_at}\t{record.id}")
+    return 0
+
+
+def _avatars_show(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(_store(settings).get(args.name).to_json(), indent=2))
+    return 0
+
+
+def _avatars_delete(args: argparse.Namespace, settings: Settings) -> int:
+    record: AvatarRecord = _store(settings).delete(args.name)
+    print(f"deleted avatar {record.name!r} with its samples and profile")
+    return 0
+
+
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """Proves an offline install works: every model loads from installed packages and speaks."""
+    from voice_avatar.engines.local import LocalCloneEngine
+
+    started = time.perf_counter()
+    audio = LocalCloneEngine().synthesize_raw("Hello! Your voice avatar service is installed and working.")
+    print(f"piper: {audio.duration:.2f} s of speech in {time.perf_counter() - started:.2f} s")
+    from voice_avatar.asr import transcribe
+
+    started = time.perf_counter()
+    heard = transcribe(audio).text
+    print(f"whisper: heard {heard!r} in {time.perf_counter() - started:.2f} s")
+    from voice_avatar.speaker import SpeakerEncoder
+
+    embedding = SpeakerEncoder().embed_utterance(audio.at_rate(16000).samples)
+    print(f"speaker encoder: {embedding.shape[0]}-d embedding")
+    print(f"home: {settings.home} ({len(_store(settings).list())} avatars)")
+    ok = "working" in heard.lower()
+    print("doctor: all models loaded offline" if ok else "doctor: speech was not recognised")
+    return 0 if ok else 1
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr fed by the services' (fraction, stage) callbacks.
+
+    The bar appears at the first report, which services send only once the input has been
+    read and accepted, so an input error stays a single line on stderr.
+    """
+
+    def __enter__(self) -> Callable[[float, str], None]:
+        from tqdm import tqdm
+
+        self._bar = None
+
+        def update(fraction: float, stage: str) -> None:
+            if self._bar is None:
+                self._bar = tqdm(total=100, unit="%", file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}")
+            self._bar.set_description(stage)
+            self._bar.n = round(100 * max(0.0, min(1.0, fraction)))
+            self._bar.refresh()
+
+        return update
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self._bar is not None:
+            self._bar.leave = exc_type is None  # on failure the bar clears itself: the error stays alone
+            self._bar.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

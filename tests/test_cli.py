@@ -1,0 +1,114 @@
+"""The command line: real enroll -> say round trip, and one clear line with exit 2 for bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voice_avatar.audio import load_audio
+from voice_avatar.cli import main
+from voice_avatar.settings import get_settings
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SPEAKER = sorted((SHARED / "voices/librispeech/2609").glob("*.flac"))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("VOICE_AVATAR_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield tmp_path / "home"
+    get_settings.cache_clear()
+
+
+def _run(*argv: str) -> int:
+    return main(list(argv))
+
+
+def _stored(home: Path) -> list[str]:
+    folder = home / "avatars"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_enroll_say_list_show_delete(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("enroll", "--name", "Ann", "--json", *map(str, SPEAKER[:3])) == 0
+    assert '"status": "ready"' in capsys.readouterr().out
+    out = tmp_path / "hello.mp3"
+    assert _run("say", "--avatar", "ann", "--out", str(out), "Meet me at 3:30 PM.") == 0
+    spoken = load_audio(out)
+    assert 1.0 < spoken.duration < 6.0
+    assert _run("avatars", "list") == 0
+    assert "Ann\tready" in capsys.readouterr().out
+    assert _run("avatars", "show", "Ann") == 0
+    assert '"sample_seconds"' in capsys.readouterr().out
+    assert _run("avatars", "delete", "Ann") == 0
+    assert _stored(home) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["enroll", "--name", "x", "/nonexistent/sample.wav"], "/nonexistent/sample.wav: no such file"),
+        (["enroll", "--name", "../up", str(SPEAKER[0])], "invalid avatar name"),
+        (["say", "--avatar", "ghost", "--out", "x.wav", "hi"], "no avatar named 'ghost'"),
+        (["avatars", "show", "ghost"], "no avatar named 'ghost'"),
+        (["avatars", "delete", "ghost"], "no avatar named 'ghost'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert _run(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert message in err
+    assert _stored(home) == []
+
+
+def test_garbage_and_too_little_speech_store_nothing(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    garbage = tmp_path / "notes.wav"
+    garbage.write_text("shopping list: milk, eggs\n" * 50)
+    assert _run("enroll", "--name", "g", str(garbage)) == 2
+    assert "notes.wav" in capsys.readouterr().err
+    short = tmp_path / "short.flac"
+    shutil.copy(SPEAKER[3], short)  # a 3.4 s clip: too little speech for an avatar
+    assert _run("enroll", "--name", "s", str(short)) == 2
+    assert "speech" in capsys.readouterr().err
+    assert _stored(home) == []
+
+
+def test_existing_avatar_survives_a_failed_enrollment(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("enroll", "--name", "Keep", str(SPEAKER[2])) == 0
+    before = _stored(home)
+    assert _run("enroll", "--name", "keep", str(SPEAKER[0])) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert _run("say", "--avatar", "Keep", "--out", str(tmp_path / "missing-dir" / "x.wav"), "hi") == 2
+    assert _stored(home) == before
+
+
+def test_installed_entry_point_usage_error() -> None:
+    exe = Path(sys.executable).with_name("voice-avatar")
+    result = subprocess.run([str(exe), "say", "--avatar"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "expected one argument" in result.stderr
+
+
+def test_check_sample_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import soundfile
+
+    assert _run("check-sample", *map(str, SPEAKER[:3])) == 0
+    assert "fit for cloning" in capsys.readouterr().out
+    clean = load_audio(SPEAKER[2])
+    noisy = tmp_path / "kitchen.wav"
+    rng = np.random.default_rng(0)
+    soundfile.write(noisy, clean.samples + 0.2 * rng.standard_normal(len(clean.samples)).astype(np.float32) * clean.samples.std() * 5, 16000)
+    assert _run("check-sample", "--json", str(noisy)) == 1
+    out = capsys.readouterr().out
+    assert '"ok": false' in out and "quieter room" in out
+    assert _run("check-sample", "--tier", "premium", *map(str, SPEAKER[:3])) == 1
+    assert "at least 60 s" in capsys.readouterr().out
+    assert _run("check-sample", "--tier", "gold", str(SPEAKER[0])) == 2
+    assert _run("check-sample", str(tmp_path / "missing.wav")) == 2
