@@ -7,6 +7,7 @@ bash scripts/setup.sh test reference
 # CPU wheel (the registry's default build is several GB of CUDA); without it that one test skips.
 wheel=${VOICE_AVATAR_TORCH_WHEEL:-$(ls /opt/wheels/torch-*+cpu-cp311-*.whl 2>/dev/null | head -n 1 || true)}
 if [ -n "$wheel" ] && ! .venv/bin/python -c 'import torch' 2>/dev/null; then
-    .venv/bin/python -m pip --disable-pip-version-check -q install "$wheel"
+    # torch asks for setuptools; keep the <81 that pyworld needs (it imports pkg_resources).
+    .venv/bin/python -m pip --disable-pip-version-check -q install "$wheel" "setuptools<81"
 fi
 exec .venv/bin/python -m pytest "$@"
