@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,8 @@ def test_enroll_say_list_show_delete(home: Path, tmp_path: Path, capsys: pytest.
     assert _run("avatars", "list") == 0
     assert "Ann\tready" in capsys.readouterr().out
     assert _run("avatars", "show", "Ann") == 0
-    assert '"sample_seconds"' in capsys.readouterr().out
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "ready" and 10 < shown["speech_seconds"] <= shown["sample_seconds"]
     assert _run("avatars", "delete", "Ann") == 0
     assert _stored(home) == []
 

@@ -32,7 +32,7 @@ def enroll(
         profile.save(folder / PROFILE_FILE)
         record.samples = _keep_samples(sample_paths, folder / "samples")
         record.sample_seconds = round(sum(s.duration for s in samples), 2)
-        record.transcript = getattr(profile, "transcript", "")
+        record.speech_seconds = round(profile.speech_seconds, 2)
         record.status = "ready"
     report(1.0, "done")
     return record

@@ -36,7 +36,7 @@ class AvatarRecord:
     created_at: str
     samples: list[str] = field(default_factory=list)
     sample_seconds: float = 0.0
-    transcript: str = ""
+    speech_seconds: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)
     advice: list[str] = field(default_factory=list)
 
