@@ -4,7 +4,8 @@
     ├── InputError            the caller gave us something we cannot use (CLI exit 2, HTTP 4xx)
     │   ├── AudioDecodeError  a file that is not audio, is empty, truncated or lies in its header
     │   ├── NotFoundError     a named avatar (or other object) does not exist
-    │   └── ConflictError     the name is already taken
+    │   ├── ConflictError     the name is already taken
+    │   └── QuotaExceeded     the user's plan does not allow this message (HTTP 429 or 413)
     └── EngineError           synthesis or enrollment failed inside an engine
 """
 
@@ -36,6 +37,20 @@ class NotFoundError(InputError):
 
 class ConflictError(InputError):
     """Raised when creating an object whose name is already taken."""
+
+
+class QuotaExceeded(InputError):
+    """Raised when a message is refused by the user's plan.
+
+    `limit` names the rule ('messages_per_month' or 'chars_per_message') so the edge can pick a status;
+    `resets_at` (ISO 8601, UTC) says when a monthly limit lifts, and is None for limits that never reset.
+    """
+
+    def __init__(self, message: str, *, limit: str, limit_value: int, resets_at: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.limit_value = limit_value
+        self.resets_at = resets_at
 
 
 class EngineError(VoiceAvatarError):

@@ -1,0 +1,135 @@
+"""Monthly message quotas, reserved before synthesis and given back if it fails.
+
+The check and the increment are one conditional UPDATE, so concurrent requests can never push a
+user past the plan's limit, whatever the database (SQLite serialises writers; PostgreSQL re-checks
+the WHERE clause on the row version left by the transaction it waited for).
+
+A cache hit is still a message: it is reserved and counted like any other, but it costs nothing
+(see `ledger.cost_usd`). The plan sells messages, not engine time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from voice_avatar.billing.period import next_period_start, period_of
+from voice_avatar.billing.tiers import Plans, plan_for
+from voice_avatar.db.models import QuotaCounter, User
+from voice_avatar.db.session import SessionFactory
+from voice_avatar.db.types import utcnow
+from voice_avatar.db.upsert import insert_if_absent
+from voice_avatar.errors import QuotaExceeded
+
+
+@dataclass
+class Reservation:
+    """One reserved message; pass it to `release` if the message was not delivered."""
+
+    user_id: str
+    period: str
+    characters: int
+    session_factory: SessionFactory = field(repr=False)
+    released: bool = False
+
+
+@dataclass(frozen=True)
+class QuotaStatus:
+    period: str
+    messages_used: int
+    messages_limit: int | None
+    messages_remaining: int | None
+    chars_per_message: int
+    resets_at: str
+
+
+def reserve_message(
+    session_factory: SessionFactory,
+    user: User,
+    characters: int,
+    now: datetime | None = None,
+    *,
+    plans: Plans | None = None,
+) -> Reservation:
+    """Count one message of `characters` against the user's month, or raise `QuotaExceeded`.
+
+    Runs in its own short transaction (hence the factory, not a session) so the counter row is
+    locked only for the UPDATE, never for the length of a synthesis.
+    """
+    plan = plan_for(user, plans)
+    if characters > plan.chars_per_message:
+        raise QuotaExceeded(
+            f"the {user.tier} plan allows {plan.chars_per_message} characters per message; this one has {characters}",
+            limit="chars_per_message",
+            limit_value=plan.chars_per_message,
+        )
+    period = period_of(now or utcnow())
+    with session_factory.begin() as session:
+        insert_if_absent(
+            session,
+            QuotaCounter,
+            {"user_id": user.id, "period": period, "messages": 0, "characters": 0},
+            ["user_id", "period"],
+        )
+        statement = (
+            update(QuotaCounter)
+            .where(QuotaCounter.user_id == user.id, QuotaCounter.period == period)
+            .values(messages=QuotaCounter.messages + 1, characters=QuotaCounter.characters + characters)
+            .execution_options(synchronize_session=False)
+        )
+        if plan.messages_per_month is not None:
+            statement = statement.where(QuotaCounter.messages < plan.messages_per_month)
+        reserved = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    if not reserved:
+        assert plan.messages_per_month is not None
+        resets_at = next_period_start(period).isoformat()
+        raise QuotaExceeded(
+            f"the {user.tier} plan allows {plan.messages_per_month} messages per month; "
+            f"the quota resets at {resets_at}",
+            limit="messages_per_month",
+            limit_value=plan.messages_per_month,
+            resets_at=resets_at,
+        )
+    return Reservation(user_id=user.id, period=period, characters=characters, session_factory=session_factory)
+
+
+def release(reservation: Reservation) -> None:
+    """Give a reserved message back (synthesis failed); releasing twice is harmless."""
+    if reservation.released:
+        return
+    with reservation.session_factory.begin() as session:
+        session.execute(
+            update(QuotaCounter)
+            .where(
+                QuotaCounter.user_id == reservation.user_id,
+                QuotaCounter.period == reservation.period,
+                QuotaCounter.messages > 0,
+            )
+            .values(messages=QuotaCounter.messages - 1, characters=QuotaCounter.characters - reservation.characters)
+            .execution_options(synchronize_session=False)
+        )
+    reservation.released = True
+
+
+def quota_status(
+    session: Session, user: User, now: datetime | None = None, *, plans: Plans | None = None
+) -> QuotaStatus:
+    """What the user has left this month, for display; reserving still goes through `reserve_message`."""
+    plan = plan_for(user, plans)
+    period = period_of(now or utcnow())
+    used = session.scalar(
+        select(QuotaCounter.messages).where(QuotaCounter.user_id == user.id, QuotaCounter.period == period)
+    )
+    used = used or 0
+    limit = plan.messages_per_month
+    return QuotaStatus(
+        period=period,
+        messages_used=used,
+        messages_limit=limit,
+        messages_remaining=None if limit is None else max(limit - used, 0),
+        chars_per_message=plan.chars_per_message,
+        resets_at=next_period_start(period).isoformat(),
+    )

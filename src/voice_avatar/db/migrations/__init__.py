@@ -1,0 +1,1 @@
+"""Alembic scripts (a package so they ship in wheels)."""

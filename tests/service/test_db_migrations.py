@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from voice_avatar.db import Base, create_engine_for, head_revision, migrate, normalize_url
+
+
+def test_migrations_run_twice_reach_head_and_match_the_models(empty_database_url: str) -> None:
+    migrate(empty_database_url)
+    migrate(empty_database_url)  # idempotent: already at head, nothing to do
+
+    engine = create_engine_for(empty_database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert context.get_current_revision() == head_revision()
+            assert set(inspect(connection).get_table_names()) >= {
+                "users",
+                "api_keys",
+                "avatars",
+                "usage_events",
+                "quota_counters",
+            }
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_engine_uses_wal_foreign_keys_and_a_busy_timeout(tmp_path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'nested' / 'x.db'}")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    finally:
+        engine.dispose()
+
+
+def test_plain_postgres_urls_get_the_psycopg_driver() -> None:
+    assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite:///x.db").drivername == "sqlite"
