@@ -31,8 +31,14 @@ def _run(*argv: str) -> int:
 
 
 def _stored(home: Path) -> list[str]:
-    folder = home / "avatars"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """Every avatar the store knows, and every blob folder on disk: both must agree."""
+    from voice_avatar.store import open_store
+
+    names = sorted(r.id for r in open_store(get_settings()).list())
+    blobs = home / "blobs"
+    folders = sorted(p.name for p in blobs.iterdir() if not p.name.startswith(".")) if blobs.exists() else []
+    assert names == folders
+    return names
 
 
 def test_enroll_say_list_show_delete(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -45,8 +51,11 @@ def test_enroll_say_list_show_delete(home: Path, tmp_path: Path, capsys: pytest.
     assert _run("avatars", "list") == 0
     assert "Ann\tready" in capsys.readouterr().out
     assert _run("avatars", "show", "Ann") == 0
+    assert "similarity to your sample" in capsys.readouterr().out
+    assert _run("avatars", "show", "--json", "Ann") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["status"] == "ready" and 10 < shown["speech_seconds"] <= shown["sample_seconds"]
+    assert shown["scores"]["similarity"] > shown["scores"]["stock_similarity"]
     assert _run("avatars", "delete", "Ann") == 0
     assert _stored(home) == []
 
@@ -82,7 +91,7 @@ def test_garbage_and_too_little_speech_store_nothing(home: Path, tmp_path: Path,
 
 
 def test_existing_avatar_survives_a_failed_enrollment(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run("enroll", "--name", "Keep", str(SPEAKER[2])) == 0
+    assert _run("enroll", "--name", "Keep", str(SPEAKER[4])) == 0
     before = _stored(home)
     assert _run("enroll", "--name", "keep", str(SPEAKER[0])) == 2
     assert "already exists" in capsys.readouterr().err
@@ -114,3 +123,40 @@ def test_check_sample_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "at least 60 s" in capsys.readouterr().out
     assert _run("check-sample", "--tier", "gold", str(SPEAKER[0])) == 2
     assert _run("check-sample", str(tmp_path / "missing.wav")) == 2
+
+
+CONSENTING = sorted((SHARED / "voices/librispeech/3331").glob("*.flac"))
+CONSENT_PHRASE = "He has known her all her life and has a good influence over her."  # what clip 7 says
+
+
+def test_consent_is_checked_before_anything_is_stored(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples = [str(CONSENTING[i]) for i in (0, 2, 3)]
+    monkeypatch.setenv("VOICE_AVATAR_REQUIRE_CONSENT", "true")
+    get_settings.cache_clear()
+    assert _run("enroll", "--name", "Eve", *samples) == 2
+    assert "consent recording is required" in capsys.readouterr().err
+    other_voice = str(SPEAKER[5])  # another person reading their own sentence
+    assert _run("enroll", "--name", "Eve", "--consent", other_voice, "--phrase", CONSENT_PHRASE, *samples) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "consent refused" in err and "phrase" in err and "voice" in err
+    assert _run("enroll", "--name", "Eve", "--consent", str(CONSENTING[7]), *samples) == 2
+    assert "go together" in capsys.readouterr().err
+    assert _stored(home) == []
+
+
+def test_enroll_with_consent_keeps_the_consent_record(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    samples = [str(CONSENTING[i]) for i in (0, 2, 3)]
+    code = _run("enroll", "--name", "Eve", "--json", "--consent", str(CONSENTING[7]), "--phrase", CONSENT_PHRASE, *samples)
+    record = json.loads(capsys.readouterr().out)
+    assert code == (0 if record["status"] == "ready" else 1)
+    assert record["consent"]["phrase"] == CONSENT_PHRASE and record["consent"]["voice_similarity"] >= 0.75
+    assert (home / "blobs" / record["consent"]["file"]).is_file()
+
+
+def test_consent_phrase_has_a_fresh_code(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run("consent-phrase", "--json") == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["phrase"].endswith(first["code"] + ".")
+    assert len(first["code"].split()) >= 3

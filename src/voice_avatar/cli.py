@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("voice-avatar: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `voice-avatar config | head`: the reader left, which is not an error
+        sys.stderr.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     enroll = sub.add_parser("enroll", help="make an avatar from recordings of one person")
     enroll.add_argument("--name", required=True, help="the avatar's name")
     enroll.add_argument("--json", action="store_true", help="print the avatar record as JSON")
+    enroll.add_argument("--tier", default="free", help="the tier whose sample requirements apply (default free)")
+    enroll.add_argument("--consent", metavar="FILE", help="a recording of the person reading the consent phrase")
+    enroll.add_argument("--phrase", metavar="TEXT", help="the consent phrase that recording says")
     enroll.add_argument("files", nargs="+", metavar="FILE", help="audio samples (WAV, FLAC, OGG, MP3, WebM...)")
     enroll.set_defaults(handler=_enroll)
 
@@ -57,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--prompt", help="the text the recording should say (checked by speech recognition)")
     check.add_argument("files", nargs="+", metavar="FILE", help="the recording(s) of one enrollment")
     check.set_defaults(handler=_check_sample)
+
+    phrase = sub.add_parser("consent-phrase", help="a fresh consent phrase (with a random code) to read aloud")
+    phrase.add_argument("--json", action="store_true", help="print the phrase and its code as JSON")
+    phrase.set_defaults(handler=_consent_phrase)
 
     say = sub.add_parser("say", help="read a text aloud in an avatar's voice")
     say.add_argument("--avatar", required=True, help="avatar name or id")
@@ -70,10 +80,33 @@ def _parser() -> argparse.ArgumentParser:
     avatars_sub.add_parser("list", help="all avatars").set_defaults(handler=_avatars_list)
     show = avatars_sub.add_parser("show", help="one avatar's record and scores")
     show.add_argument("name")
+    show.add_argument("--json", action="store_true", help="print the whole record as JSON")
     show.set_defaults(handler=_avatars_show)
     delete = avatars_sub.add_parser("delete", help="delete an avatar with its samples and profile")
     delete.add_argument("name")
     delete.set_defaults(handler=_avatars_delete)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=_serve)
+    sub.add_parser("worker", help="run queued jobs from Redis (needs VOICE_AVATAR_REDIS_URL)").set_defaults(
+        handler=_worker
+    )
+
+    users = sub.add_parser("users", help="create and list API users")
+    users_sub = users.add_subparsers(metavar="ACTION", required=True)
+    create = users_sub.add_parser("create", help="a new user and their API key (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--tier", default="free", help="free, starter or premium")
+    create.add_argument("--admin", action="store_true", help="may create users and read reports")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(handler=_users_create)
+    users_sub.add_parser("list", help="all users").set_defaults(handler=_users_list)
+    tier = users_sub.add_parser("set-tier", help="move a user to another tier")
+    tier.add_argument("user_id")
+    tier.add_argument("tier")
+    tier.set_defaults(handler=_users_set_tier)
 
     sub.add_parser("config", help="print the effective settings").set_defaults(handler=_config)
     sub.add_parser("doctor", help="load every bundled model and speak one sentence").set_defaults(handler=_doctor)
@@ -81,29 +114,64 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _store(settings: Settings) -> AvatarStore:
-    return AvatarStore(settings.avatars_dir)
+    from voice_avatar.store import open_store
+
+    return open_store(settings)
 
 
 def _enroll(args: argparse.Namespace, settings: Settings) -> int:
-    from voice_avatar.enrollment import enroll
+    from voice_avatar.enrollment import EnrollOptions, Upload, enroll
 
+    if (args.consent is None) != (args.phrase is None):
+        raise InputError("--consent FILE and --phrase TEXT go together: the recording and the phrase it says")
+    options = EnrollOptions(
+        sample_thresholds=_sample_thresholds(settings, args.tier),
+        gate=settings.gate_thresholds("local"),
+        require_consent=settings.consent_required("cli"),
+    )
+    samples = [Upload.from_path(path) for path in args.files]
+    consent = Upload.from_path(args.consent) if args.consent else None
     with _ProgressBar() as progress:
-        record = enroll(_store(settings), args.name, args.files, progress=progress)
+        record = enroll(_store(settings), args.name, samples, progress, options, consent, args.phrase)
     if args.json:
         print(json.dumps(record.to_json(), indent=2))
     else:
         print(f"avatar {record.name!r} is {record.status} (id {record.id}, {record.sample_seconds:.1f} s of audio)")
+        _print_scores(record)
+    return 0 if record.status == "ready" else 1
+
+
+def _sample_thresholds(settings: Settings, tier: str):
+    from voice_avatar.quality.sample_checks import Thresholds
+
+    if tier not in settings.tier_min_speech_seconds:
+        raise InputError(f"unknown tier {tier!r}; choose one of {', '.join(settings.tier_min_speech_seconds)}")
+    return Thresholds(min_speech_seconds=settings.tier_min_speech_seconds[tier])
+
+
+def _print_scores(record: AvatarRecord) -> None:
+    labels = {"similarity": "similarity to your sample", "stock_similarity": "stock voice's similarity",
+              "dnsmos": "naturalness (DNSMOS)", "wer": "word error rate"}
+    for key, value in record.scores.items():
+        print(f"  {labels.get(key, key):28s} {value}")
+    for line in record.advice:
+        print(f"  advice: {line}")
+
+
+def _consent_phrase(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.quality.consent import new_challenge
+
+    challenge = new_challenge()
+    print(json.dumps({"phrase": challenge.text, "code": challenge.code}) if args.json else challenge.text)
     return 0
 
 
 def _check_sample(args: argparse.Namespace, settings: Settings) -> int:
     from voice_avatar.audio import load_audio
-    from voice_avatar.quality.sample_checks import Thresholds, check_sample
+    from voice_avatar.quality.sample_checks import check_sample
 
-    if args.tier not in settings.tier_min_speech_seconds:
-        raise InputError(f"unknown tier {args.tier!r}; choose one of {', '.join(settings.tier_min_speech_seconds)}")
+    thresholds = _sample_thresholds(settings, args.tier)
     recordings = [load_audio(path) for path in args.files]
-    thresholds = Thresholds(min_speech_seconds=settings.tier_min_speech_seconds[args.tier])
     report = check_sample(recordings, thresholds, prompt=args.prompt)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -143,7 +211,13 @@ def _avatars_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _avatars_show(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(_store(settings).get(args.name).to_json(), indent=2))
+    record = _store(settings).get(args.name)
+    if args.json:
+        print(json.dumps(record.to_json(), indent=2))
+        return 0
+    print(f"{record.name} ({record.id}): {record.status}, engine {record.engine}, created {record.created_at}")
+    print(f"  {record.sample_seconds:.1f} s of audio, {record.speech_seconds:.1f} s of speech")
+    _print_scores(record)
     return 0
 
 
@@ -153,8 +227,76 @@ def _avatars_delete(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    import uvicorn
+
+    from voice_avatar.service.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    if not settings.redis_url:
+        raise InputError("the worker takes jobs from Redis: set VOICE_AVATAR_REDIS_URL (without it `serve` runs jobs itself)")
+    import redis
+    from rq import Queue, SimpleWorker
+
+    from voice_avatar.jobs import QUEUE_NAME
+    from voice_avatar.store import sessions_for
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sessions_for(settings)  # migrate before the first job
+    connection = redis.Redis.from_url(settings.redis_url)
+    # SimpleWorker runs jobs in this process, so the models loaded by the first job stay loaded.
+    SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(with_scheduler=False)
+    return 0
+
+
+def _users_create(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.accounts import create_user
+    from voice_avatar.store import sessions_for
+
+    with sessions_for(settings).begin() as session:
+        user, key = create_user(session, args.name, args.tier, args.admin, plans=settings.tiers)
+        result = {"user_id": user.id, "api_key": key}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"user {args.name!r} ({args.tier}) created: id {result['user_id']}")
+        print(f"API key (shown once, keep it safe): {result['api_key']}")
+    return 0
+
+
+def _users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.accounts import list_users
+    from voice_avatar.store import sessions_for
+
+    with sessions_for(settings)() as session:
+        for user in list_users(session):
+            print(f"{user.id}\t{user.name}\t{user.tier}\t{'admin' if user.is_admin else ''}")
+    return 0
+
+
+def _users_set_tier(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.accounts import set_tier
+    from voice_avatar.store import sessions_for
+
+    with sessions_for(settings).begin() as session:
+        user = set_tier(session, args.user_id, args.tier, plans=settings.tiers)
+        print(f"user {user.name!r} is now on the {user.tier} tier")
+    return 0
+
+
 def _config(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    from voice_avatar.settings import masked_settings
+
+    print(json.dumps(masked_settings(settings), indent=2, default=str))
     return 0
 
 

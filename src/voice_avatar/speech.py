@@ -1,13 +1,12 @@
-"""Read a message aloud in an avatar's voice: normalise, synthesise, encode."""
+"""The CLI's `say`: read a message aloud in an avatar's voice, uncached and unmetered."""
 
 from __future__ import annotations
 
-from voice_avatar.audio.encode import encode
-from voice_avatar.engines.local import LocalCloneEngine, VoiceProfile
-from voice_avatar.enrollment import PROFILE_FILE
+from voice_avatar.engines.local import LocalCloneEngine
+from voice_avatar.enrollment import load_profile
 from voice_avatar.errors import InputError
+from voice_avatar.speaking import prepare
 from voice_avatar.store import AvatarStore
-from voice_avatar.text import normalize_for_speech
 
 MAX_CHARS = 5000
 
@@ -17,11 +16,8 @@ def say(store: AvatarStore, avatar: str, text: str, fmt: str = "wav") -> bytes:
     record = store.get(avatar)
     if record.status != "ready":
         raise InputError(f"avatar {record.name!r} is {record.status}, not ready to speak")
-    spoken = normalize_for_speech(text)
-    if not spoken.strip():
-        raise InputError("the text is empty: nothing to say")
-    if len(spoken) > MAX_CHARS:
-        raise InputError(f"the text is {len(spoken)} characters after normalisation; the limit is {MAX_CHARS}")
-    profile = VoiceProfile.load(store.folder(record) / PROFILE_FILE)
-    audio = LocalCloneEngine().synthesize(spoken, profile)
-    return encode(audio, fmt)
+    utterance = prepare(text, fmt)
+    if len(utterance.spoken) > MAX_CHARS:
+        raise InputError(f"the text is {len(utterance.spoken)} characters after normalisation; the limit is {MAX_CHARS}")
+    audio = LocalCloneEngine().synthesize(utterance.spoken, load_profile(store, record))
+    return utterance.encoded(audio)

@@ -1,4 +1,4 @@
-"""The avatar store publishes whole avatars only, and finds them by name or id."""
+"""The avatar store: rows in SQLite or PostgreSQL, blobs on disk, names unique per owner."""
 
 from __future__ import annotations
 
@@ -6,55 +6,71 @@ from pathlib import Path
 
 import pytest
 
+from voice_avatar.accounts import create_user
+from voice_avatar.db import SessionFactory
 from voice_avatar.errors import ConflictError, InputError, NotFoundError
-from voice_avatar.store import AvatarStore
+from voice_avatar.store import AvatarStore, DiskBlobStore
 
 
-def _make(store: AvatarStore, name: str) -> str:
-    with store.creating(name, engine="local") as (record, folder):
-        (folder / "profile.npz").write_bytes(b"profile")
-        record.status = "ready"
-    return record.id
+@pytest.fixture
+def blobs(tmp_path: Path) -> DiskBlobStore:
+    return DiskBlobStore(tmp_path / "blobs")
 
 
-def test_create_list_get_delete(tmp_path: Path) -> None:
-    store = AvatarStore(tmp_path / "avatars")
-    avatar_id = _make(store, "Grandma June")
+@pytest.fixture
+def store(session_factory: SessionFactory, blobs: DiskBlobStore) -> AvatarStore:
+    return AvatarStore(session_factory, blobs)
+
+
+def test_create_save_list_get_delete(store: AvatarStore, blobs: DiskBlobStore) -> None:
+    record = store.create("Grandma June", engine="local")
+    assert record.status == "pending"
+    store.put_blob(record, "profile.npz", b"profile")
+    record.status, record.progress, record.scores = "ready", 1.0, {"similarity": 0.7}
+    store.save(record)
     assert [r.name for r in store.list()] == ["Grandma June"]
-    assert store.get("grandma june").id == avatar_id
-    assert store.get(avatar_id).status == "ready"
-    assert (store.folder(store.get(avatar_id)) / "profile.npz").read_bytes() == b"profile"
+    found = store.get("grandma june")
+    assert (found.id, found.status, found.scores) == (record.id, "ready", {"similarity": 0.7})
+    assert store.get_blob(found, "profile.npz") == b"profile"
     store.delete("Grandma June")
     assert store.list() == []
-    assert list((tmp_path / "avatars").iterdir()) == []
+    assert not blobs.exists(f"{record.id}/profile.npz")
 
 
-def test_failure_inside_creation_leaves_nothing(tmp_path: Path) -> None:
-    store = AvatarStore(tmp_path / "avatars")
-    _make(store, "kept")
-    with pytest.raises(RuntimeError), store.creating("broken", engine="local") as (_record, folder):
-        (folder / "half-written").write_bytes(b"x")
-        raise RuntimeError("fitting crashed")
-    assert [r.name for r in store.list()] == ["kept"]
-    assert sorted(p.name for p in (tmp_path / "avatars").iterdir()) == [store.get("kept").id]
-
-
-def test_duplicate_names_are_refused_case_insensitively(tmp_path: Path) -> None:
-    store = AvatarStore(tmp_path / "avatars")
-    _make(store, "Max")
+def test_duplicate_names_are_refused_case_insensitively(store: AvatarStore) -> None:
+    store.create("Max", engine="local")
     with pytest.raises(ConflictError, match="already exists"):
-        _make(store, "max")
+        store.create("max", engine="local")
     assert len(store.list()) == 1
 
 
+def test_owners_see_only_their_own_avatars(session_factory: SessionFactory, blobs: DiskBlobStore) -> None:
+    with session_factory.begin() as session:
+        ann, _ = create_user(session, "Ann", "free")
+        bob, _ = create_user(session, "Bob", "free")
+    ann_store, bob_store = AvatarStore(session_factory, blobs, ann.id), AvatarStore(session_factory, blobs, bob.id)
+    mine = ann_store.create("Me", engine="local")
+    bob_store.create("Me", engine="local")  # the same name is fine for another owner
+    with pytest.raises(NotFoundError):
+        bob_store.get(mine.id)
+    with pytest.raises(NotFoundError):
+        AvatarStore(session_factory, blobs).get("Me")  # nor does the local CLI user see it
+    assert [r.id for r in ann_store.list()] == [mine.id]
+
+
 @pytest.mark.parametrize("name", ["", "   ", "../etc", "a/b", ".hidden", "x" * 65, "tab\tname", "nul\x00"])
-def test_unsafe_names_are_refused(tmp_path: Path, name: str) -> None:
-    store = AvatarStore(tmp_path / "avatars")
+def test_unsafe_names_are_refused(store: AvatarStore, name: str) -> None:
     with pytest.raises(InputError, match="invalid avatar name"):
-        _make(store, name)
+        store.create(name, engine="local")
     assert store.list() == []
 
 
-def test_unknown_avatar(tmp_path: Path) -> None:
+def test_unknown_avatar(store: AvatarStore) -> None:
     with pytest.raises(NotFoundError, match="no avatar named 'ghost'"):
-        AvatarStore(tmp_path / "avatars").get("ghost")
+        store.get("ghost")
+
+
+@pytest.mark.parametrize("key", ["../x", "/abs", "a/../b", "", ".hidden"])
+def test_unsafe_blob_keys_are_refused(blobs: DiskBlobStore, key: str) -> None:
+    with pytest.raises(ValueError, match="unsafe blob key"):
+        blobs.put(key, b"x")

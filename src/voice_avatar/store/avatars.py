@@ -1,28 +1,25 @@
-"""Avatars on disk: one folder per avatar under ``$VOICE_AVATAR_HOME/avatars``.
+"""Avatars: a row in the database for what we know, blobs for the audio and the fitted profile.
 
-A folder holds ``avatar.json`` (the record), the fitted engine profile and the original samples.
-Creation writes into a hidden temporary folder and renames it into place, and deletion renames
-before removing, so a crash never leaves a half-written avatar visible.
+One store per owner: the CLI's avatars have no owner, each API user sees only their own. A
+record's blobs live under its id (``<id>/samples/...``, ``<id>/profile.npz``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from voice_avatar.db import Avatar, SessionFactory
 from voice_avatar.errors import ConflictError, InputError, NotFoundError
+from voice_avatar.store.blobs import BlobStore
 
-RECORD_FILE = "avatar.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
+_FIELDS = ("status", "progress", "stage", "sample_seconds", "speech_seconds", "scores", "advice", "error",
+           "samples", "consent")
 
 
 @dataclass
@@ -34,14 +31,27 @@ class AvatarRecord:
     engine: str
     status: str
     created_at: str
+    owner_id: str | None = None
+    progress: float = 0.0
+    stage: str = ""
     samples: list[str] = field(default_factory=list)
     sample_seconds: float = 0.0
     speech_seconds: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)
     advice: list[str] = field(default_factory=list)
+    consent: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: Avatar) -> AvatarRecord:
+        return cls(
+            id=row.id, name=row.name, engine=row.engine, status=row.status,
+            created_at=row.created_at.isoformat(timespec="seconds"), owner_id=row.owner_id,
+            **{name: getattr(row, name) for name in _FIELDS if name != "status"},
+        )
 
 
 def validate_name(name: str) -> str:
@@ -56,74 +66,76 @@ def validate_name(name: str) -> str:
 
 
 class AvatarStore:
-    """File-backed avatar records; the only code that knows the folder layout."""
+    """One owner's avatars (`owner_id` None: the local CLI user's)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, sessions: SessionFactory, blobs: BlobStore, owner_id: str | None = None) -> None:
+        self.sessions = sessions
+        self.blobs = blobs
+        self.owner_id = owner_id
 
     def list(self) -> list[AvatarRecord]:
-        if not self.root.exists():
-            return []
-        records = [self._read(p) for p in sorted(self.root.iterdir()) if self._is_avatar(p)]
-        return sorted(records, key=lambda r: r.created_at)
+        with self.sessions() as session:
+            rows = session.scalars(self._mine().order_by(Avatar.created_at, Avatar.id)).all()
+            return [AvatarRecord.from_row(r) for r in rows]
 
     def get(self, name_or_id: str) -> AvatarRecord:
-        for record in self.list():
-            if record.id == name_or_id or record.name.lower() == name_or_id.strip().lower():
-                return record
-        raise NotFoundError(f"no avatar named {name_or_id!r} (see `voice-avatar avatars list`)")
-
-    def folder(self, record: AvatarRecord) -> Path:
-        return self.root / record.id
+        """By id, or by name ignoring case."""
+        with self.sessions() as session:
+            row = session.scalar(self._mine().where(Avatar.id == name_or_id)) or session.scalar(
+                self._mine().where(func.lower(Avatar.name) == name_or_id.strip().lower())
+            )
+            if row is None:
+                raise NotFoundError(f"no avatar named {name_or_id!r} (see `voice-avatar avatars list`)")
+            return AvatarRecord.from_row(row)
 
     def ensure_name_free(self, name: str) -> str:
         name = validate_name(name)
-        if any(r.name.lower() == name.lower() for r in self.list()):
-            raise ConflictError(f"an avatar named {name!r} already exists; pick another name or delete it")
+        with self.sessions() as session:
+            taken = session.scalar(self._mine().where(func.lower(Avatar.name) == name.lower()))
+        if taken is not None:
+            raise ConflictError(
+                f"an avatar named {name!r} already exists ({taken.status}); pick another name or delete it"
+            )
         return name
 
-    @contextmanager
-    def creating(self, name: str, engine: str) -> Iterator[tuple[AvatarRecord, Path]]:
-        """Yield a new record and its private folder; publish both only if the block succeeds."""
+    def create(self, name: str, engine: str) -> AvatarRecord:
+        """A new `pending` avatar; the name must be free (checked again by the database under races)."""
         name = self.ensure_name_free(name)
-        self.root.mkdir(parents=True, exist_ok=True)
-        record = AvatarRecord(
-            id=uuid.uuid4().hex[:12],
-            name=name,
-            engine=engine,
-            status="pending",
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
         try:
-            yield record, staging
-            self._write(staging, record)
-            self.ensure_name_free(name)
-            os.rename(staging, self.root / record.id)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            with self.sessions.begin() as session:
+                row = Avatar(owner_id=self.owner_id, name=name, engine=engine, status="pending")
+                session.add(row)
+                session.flush()
+                return AvatarRecord.from_row(row)
+        except IntegrityError:
+            raise ConflictError(f"an avatar named {name!r} already exists; pick another name or delete it") from None
 
     def save(self, record: AvatarRecord) -> None:
-        self._write(self.folder(record), record)
+        """Write the record's mutable fields (status, progress, scores...)."""
+        with self.sessions.begin() as session:
+            row = session.scalar(self._mine().where(Avatar.id == record.id))
+            if row is None:
+                raise NotFoundError(f"avatar {record.id!r} was deleted")
+            for name in _FIELDS:
+                setattr(row, name, getattr(record, name))
 
     def delete(self, name_or_id: str) -> AvatarRecord:
         record = self.get(name_or_id)
-        doomed = self.root / f".deleting-{record.id}"
-        os.rename(self.folder(record), doomed)
-        shutil.rmtree(doomed)
+        with self.sessions.begin() as session:
+            row = session.scalar(self._mine().where(Avatar.id == record.id))
+            if row is not None:
+                session.delete(row)
+        self.blobs.delete_prefix(record.id)
         return record
 
-    @staticmethod
-    def _is_avatar(path: Path) -> bool:
-        return path.is_dir() and not path.name.startswith(".") and (path / RECORD_FILE).is_file()
+    def put_blob(self, record: AvatarRecord, name: str, data: bytes) -> str:
+        key = f"{record.id}/{name}"
+        self.blobs.put(key, data)
+        return key
 
-    @staticmethod
-    def _read(folder: Path) -> AvatarRecord:
-        return AvatarRecord(**json.loads((folder / RECORD_FILE).read_text("utf-8")))
+    def get_blob(self, record: AvatarRecord, name: str) -> bytes:
+        return self.blobs.get(f"{record.id}/{name}")
 
-    @staticmethod
-    def _write(folder: Path, record: AvatarRecord) -> None:
-        tmp = folder / (RECORD_FILE + ".tmp")
-        tmp.write_text(json.dumps(record.to_json(), indent=2, ensure_ascii=False), "utf-8")
-        os.replace(tmp, folder / RECORD_FILE)
+    def _mine(self):
+        owner = Avatar.owner_id.is_(None) if self.owner_id is None else Avatar.owner_id == self.owner_id
+        return select(Avatar).where(owner)

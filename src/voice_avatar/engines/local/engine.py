@@ -29,14 +29,16 @@ class LocalCloneEngine:
         """Plain Piper `joe`: the floor every conversion is measured against."""
         return self._join([piper_voice.synthesize(s) for s in _sentences(text)])
 
-    def synthesize(self, text: str, profile: VoiceProfile) -> Audio:
-        """`text` in the profile's voice, one sentence at a time."""
-        parts = []
-        for sentence in _sentences(text):
-            spoken = piper_voice.synthesize(sentence, length_scale=profile.length_scale)
-            if len(spoken.samples) > shaping.N_FFT:  # punctuation alone makes no sound to convert
-                parts.append(convert(spoken, profile))
-        return self._join(parts)
+    def synthesize(self, text: str, profile: VoiceProfile, speed: float = 1.0) -> Audio:
+        """`text` in the profile's voice, one sentence at a time; `speed` 2.0 talks twice as fast."""
+        return self._join([self.synthesize_sentence(s, profile, speed) for s in _sentences(text)])
+
+    def synthesize_sentence(self, sentence: str, profile: VoiceProfile, speed: float = 1.0) -> Audio:
+        """One sentence (the unit of streaming); empty audio when it has nothing to pronounce."""
+        spoken = piper_voice.synthesize(sentence, length_scale=profile.length_scale / speed)
+        if len(spoken.samples) <= shaping.N_FFT:  # punctuation alone makes no sound to convert
+            return Audio(np.zeros(0, np.float32), spoken.sample_rate)
+        return convert(spoken, profile)
 
     def _join(self, parts: list[Audio]) -> Audio:
         parts = [p for p in parts if len(p.samples)]

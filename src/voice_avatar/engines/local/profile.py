@@ -5,6 +5,8 @@ Stored as a plain .npz (no pickle, so loading a profile cannot run code), about 
 
 from __future__ import annotations
 
+import io
+
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -47,20 +49,29 @@ class VoiceProfile:
 
     def save(self, path: str | Path) -> None:
         """Write the profile as an uncompressed .npz (the arrays are float16 already)."""
-        with open(path, "wb") as f:
-            np.savez(f, **{k: np.asarray(v) for k, v in asdict(self).items()})
+        Path(path).write_bytes(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: np.asarray(v) for k, v in asdict(self).items()})
+        return buffer.getvalue()
 
     @classmethod
-    def load(cls, path: str | Path) -> VoiceProfile:
+    def from_bytes(cls, data: bytes, name: str = "profile") -> VoiceProfile:
+        return cls.load(io.BytesIO(data), name)
+
+    @classmethod
+    def load(cls, path: str | Path | io.BytesIO, name: str | None = None) -> VoiceProfile:
         """Read a profile written by `save`; refuses other files and format versions."""
+        path_name = name or str(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 values = {f.name: data[f.name] for f in fields(cls)}
         except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"{path}: not a voice profile ({exc})") from exc
+            raise InputError(f"{path_name}: not a voice profile ({exc})") from exc
         if int(values["version"]) != FORMAT_VERSION:
             raise InputError(
-                f"{path}: voice profile format {int(values['version'])}, this version reads "
+                f"{path_name}: voice profile format {int(values['version'])}, this version reads "
                 f"{FORMAT_VERSION}; enroll the voice again"
             )
         scalars = {k: v.item() for k, v in values.items() if v.ndim == 0}

@@ -36,7 +36,12 @@ HOP = 256
 
 def envelope_gain_db(source_coded: np.ndarray, target_coded: np.ndarray) -> np.ndarray:
     """Amplitude gain in dB (frames x envelope bins) from one coded envelope to the other."""
-    gain = 10.0 * np.log10(features.decode(target_coded) / features.decode(source_coded))
+    tiny = np.finfo(np.float64).tiny
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        target = np.clip(features.decode(target_coded), tiny, None)
+        gain = 10.0 * (np.log10(target) - np.log10(np.clip(features.decode(source_coded), tiny, None)))
+    # A profile fitted on poor audio can map far outside the range of speech: never emit NaN.
+    gain = np.nan_to_num(gain, nan=0.0, posinf=GAIN_LIMIT_DB, neginf=-GAIN_LIMIT_DB)
     gain = uniform_filter1d(gain, GAIN_SMOOTH_FRAMES, axis=0)
     gain -= np.median(gain)  # the overall level is normalised later anyway
     return np.clip(gain, -GAIN_LIMIT_DB, GAIN_LIMIT_DB)
