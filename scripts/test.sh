@@ -10,4 +10,6 @@ if [ -n "$wheel" ] && ! .venv/bin/python -c 'import torch' 2>/dev/null; then
     # torch asks for setuptools; keep the <81 that pyworld needs (it imports pkg_resources).
     .venv/bin/python -m pip --disable-pip-version-check -q install "$wheel" "setuptools<81"
 fi
+# The service tests run against real PostgreSQL and Redis: start them (installing if need be).
+bash scripts/services.sh
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,106 @@
+"""Speech for the service: normalised text in an avatar's voice, whole or sentence by sentence, cached.
+
+The cache key names everything that changes the sound (engine, avatar, normalised text,
+format, speed), so a hit is byte-for-byte what a fresh synthesis would have been asked for.
+Quota and billing are the caller's: this module only makes and caches audio.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from voice_avatar.audio import Audio
+from voice_avatar.audio.encode import encode
+from voice_avatar.cache import AudioCache, cache_key
+from voice_avatar.engines.local import LocalCloneEngine
+from voice_avatar.engines.local.engine import SENTENCE_GAP
+from voice_avatar.enrollment import load_profile
+from voice_avatar.errors import InputError
+from voice_avatar.store import AvatarRecord, AvatarStore
+from voice_avatar.text import normalize_for_speech, split_for_streaming
+
+#: Formats whose pieces can be sent as they are made and still play as one file.
+STREAMABLE = ("mp3", "wav", "pcm")
+SPEED_RANGE = (0.25, 4.0)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """What to say and how: the normalised text is what the engine reads and the cache keys on."""
+
+    spoken: str
+    fmt: str
+    speed: float = 1.0
+    rate: int | None = None  # None: the engine's own rate
+
+    def encoded(self, audio: Audio, fmt: str | None = None) -> bytes:
+        return encode(audio.at_rate(self.rate) if self.rate else audio, fmt or self.fmt)
+
+
+def prepare(text: str, fmt: str, speed: float = 1.0, rate: int | None = None) -> Utterance:
+    if not text or not text.strip():
+        raise InputError("the text is empty: nothing to say")
+    if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
+        raise InputError(f"speed must be between {SPEED_RANGE[0]} and {SPEED_RANGE[1]}, not {speed}")
+    spoken = normalize_for_speech(text)
+    if not any(ch.isalnum() for ch in spoken):
+        raise InputError("the text has nothing to pronounce")
+    return Utterance(spoken, fmt, round(float(speed), 3), rate)
+
+
+class Voices:
+    """Makes an avatar's audio through the local engine, with the shared cache in front."""
+
+    def __init__(self, cache: AudioCache) -> None:
+        self.cache = cache
+        self.engine = LocalCloneEngine()
+
+    def key(self, record: AvatarRecord, utterance: Utterance) -> str:
+        return cache_key(
+            record.engine, record.id, utterance.spoken, utterance.fmt, {"speed": utterance.speed, "rate": utterance.rate}
+        )
+
+    def cached(self, record: AvatarRecord, utterance: Utterance) -> bytes | None:
+        return self.cache.get(self.key(record, utterance))
+
+    def whole(self, store: AvatarStore, record: AvatarRecord, utterance: Utterance) -> bytes:
+        """The complete file (cached afterwards)."""
+        audio = self.engine.synthesize(utterance.spoken, load_profile(store, record), utterance.speed)
+        data = utterance.encoded(audio)
+        self.cache.set(self.key(record, utterance), data)
+        return data
+
+    def stream(self, store: AvatarStore, record: AvatarRecord, utterance: Utterance) -> Iterator[bytes]:
+        """The file in pieces, one sentence each as soon as it is made; the whole is cached at the end."""
+        if utterance.fmt not in STREAMABLE:
+            raise InputError(f"streaming supports {', '.join(STREAMABLE)}, not {utterance.fmt}")
+        profile = load_profile(store, record)
+        rate = self.engine.sample_rate
+        gap = np.zeros(int(SENTENCE_GAP * rate), np.float32)
+        pieces: list[np.ndarray] = []
+        if utterance.fmt == "wav":
+            yield streaming_wav_header(utterance.rate or rate)
+        for sentence in split_for_streaming(utterance.spoken):
+            audio = self.engine.synthesize_sentence(sentence, profile, utterance.speed)
+            if not len(audio.samples):
+                continue
+            chunk = np.concatenate([gap, audio.samples]) if pieces else audio.samples
+            pieces.append(chunk)
+            yield utterance.encoded(Audio(chunk, rate), "pcm" if utterance.fmt == "wav" else None)
+        if pieces:
+            whole = Audio(np.concatenate(pieces), rate)
+            self.cache.set(self.key(record, utterance), utterance.encoded(whole))
+
+
+def streaming_wav_header(rate: int) -> bytes:
+    """A 16-bit mono WAV header with unknown length (0xFFFFFFFF), as streaming servers send."""
+    header = io.BytesIO()
+    header.write(b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE")
+    header.write(b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16))
+    header.write(b"data" + struct.pack("<I", 0xFFFFFFFF))
+    return header.getvalue()
