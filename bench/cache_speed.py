@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "service"))
-from test_api import make_settings, new_user, running_server, upload, wait_until_done  # noqa: E402
+sys.path[:0] = [str(ROOT / "tests" / "service"), str(ROOT / "tests")]
+from standins.server import running_server  # noqa: E402
+from test_api import make_settings, new_user, upload, wait_until_done  # noqa: E402
 
 from voice_avatar.service.app import create_app  # noqa: E402
 
@@ -49,12 +50,18 @@ def main() -> None:
             timings = {}
             for attempt in ("first", "repeat"):
                 started = time.perf_counter()
-                response = client.post(f"/v1/avatars/{avatar['id']}/speech", json={"text": text, "format": "mp3"},
-                                       headers=auth)
+                response = client.post(
+                    f"/v1/avatars/{avatar['id']}/speech", json={"text": text, "format": "mp3"}, headers=auth
+                )
                 timings[attempt] = time.perf_counter() - started
                 timings[f"{attempt}_cache"] = response.headers["x-cache"]
-            rows.append({"text": text, **{k: round(v, 4) if isinstance(v, float) else v for k, v in timings.items()},
-                         "speedup": round(timings["first"] / timings["repeat"], 1)})
+            rows.append(
+                {
+                    "text": text,
+                    **{k: round(v, 4) if isinstance(v, float) else v for k, v in timings.items()},
+                    "speedup": round(timings["first"] / timings["repeat"], 1),
+                }
+            )
             print(rows[-1], flush=True)
     result = {
         "bar_speedup": 20,

@@ -54,8 +54,16 @@ def main() -> None:
             speak_stock=engine.synthesize_raw,
         )
         result = judge(scores, thresholds)
-        rows.append({"speaker": speaker, "case": case, **scores, "passed": result.passed,
-                     "reasons": result.reasons, "seconds": round(time.perf_counter() - started, 1)})
+        rows.append(
+            {
+                "speaker": speaker,
+                "case": case,
+                **scores,
+                "passed": result.passed,
+                "reasons": result.reasons,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
         print(rows[-1], flush=True)
 
     for i, speaker in enumerate(SPEAKERS):
@@ -73,8 +81,10 @@ def main() -> None:
             row(speaker, kind, profile, [noisy])
 
     summary = {
-        case: {"passed": sum(r["passed"] for r in rows if r["case"] == case),
-               "of": sum(r["case"] == case for r in rows)}
+        case: {
+            "passed": sum(r["passed"] for r in rows if r["case"] == case),
+            "of": sum(r["case"] == case for r in rows),
+        }
         for case in ("clean", "mismatch", "noise_0db", "noise_5db")
     }
     result = {"thresholds": thresholds.__dict__, "summary": summary, "rows": rows}

@@ -15,7 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 from voice_avatar.audio import Audio, load_audio
 from voice_avatar.quality.degrade import degradations, joined
 from voice_avatar.quality.sample_checks import Thresholds, check_sample

@@ -45,9 +45,16 @@ def main() -> None:
         cold, _ = timed(lambda: check_sample([sample]))
         warm, report = timed(lambda: check_sample([sample]))
         prompt, _ = timed(lambda: check_sample([sample], prompt="a text the person was asked to read"))
-        rows.append({"speaker": speaker, "seconds_of_audio": round(sample.duration, 1),
-                     "cold_s": round(cold, 2) if index == 0 else None, "warm_s": round(warm, 2),
-                     "with_prompt_s": round(prompt, 2), "ok": report.ok})
+        rows.append(
+            {
+                "speaker": speaker,
+                "seconds_of_audio": round(sample.duration, 1),
+                "cold_s": round(cold, 2) if index == 0 else None,
+                "warm_s": round(warm, 2),
+                "with_prompt_s": round(prompt, 2),
+                "ok": report.ok,
+            }
+        )
         print(rows[-1], flush=True)
     result = {
         "cores": os.cpu_count(),

@@ -7,6 +7,7 @@ VOICE_AVATAR_TEST_NO_PG=1 / VOICE_AVATAR_TEST_NO_REDIS=1 says to leave them out.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from voice_avatar.cache import DiskAudioCache, RedisAudioCache
 from voice_avatar.db import Base, SessionFactory, create_engine_for, make_session_factory, migrate
 from voice_avatar.settings import Settings
 
+TEST_RATES = {"local": Decimal("0"), "fishaudio": Decimal("0.015"), "elevenlabs": Decimal("0.30")}
 PG_ADMIN_URL = os.environ.get("VOICE_AVATAR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VOICE_AVATAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -107,7 +109,8 @@ def session_factory(database_url: str) -> Iterator[SessionFactory]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home")
+    """Settings with round engine prices pinned, so billing tests' expected costs do not follow price changes."""
+    return Settings(home=tmp_path / "home", engine_cost_per_1k_chars=TEST_RATES)
 
 
 @pytest.fixture

@@ -160,3 +160,17 @@ def test_consent_phrase_has_a_fresh_code(capsys: pytest.CaptureFixture[str]) -> 
     first = json.loads(capsys.readouterr().out)
     assert first["phrase"].endswith(first["code"] + ".")
     assert len(first["code"].split()) >= 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"RIFF\x00\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4, "kitchen.wav"), (b"\x00" * 64, "kitchen.wav")],
+)
+def test_check_sample_refuses_unreadable_files_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    bad = tmp_path / "kitchen.wav"
+    bad.write_bytes(content)
+    assert _run("check-sample", str(bad)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err

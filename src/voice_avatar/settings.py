@@ -32,6 +32,15 @@ class TierPlan(BaseModel):
     messages_per_month: int | None = Field(ge=0, description="None means unlimited")
     chars_per_message: int = Field(gt=0)
     engine: str
+    escalation_engine: str | None = Field(
+        default=None, description="engine for important, long, public or high-quality messages, if the plan allows"
+    )
+    monthly_cost_ceiling_usd: Decimal | None = Field(
+        default=None, description="past this month's cost the router prefers cheaper engines"
+    )
+    fallback_engines: tuple[str, ...] = Field(
+        default=(), description="engines to fail over to, in order, before the local engine (always last)"
+    )
 
 
 def _default_tiers() -> dict[str, TierPlan]:
@@ -40,16 +49,45 @@ def _default_tiers() -> dict[str, TierPlan]:
             price_usd_per_month=Decimal("0"), messages_per_month=100, chars_per_message=500, engine="local"
         ),
         "starter": TierPlan(
-            price_usd_per_month=Decimal("9.99"), messages_per_month=1000, chars_per_message=2000, engine="fish"
+            price_usd_per_month=Decimal("9.99"),
+            messages_per_month=1000,
+            chars_per_message=2000,
+            engine="fishaudio",
+            escalation_engine="elevenlabs",
+            monthly_cost_ceiling_usd=Decimal("5.00"),
         ),
         "premium": TierPlan(
-            price_usd_per_month=Decimal("29.99"), messages_per_month=None, chars_per_message=5000, engine="elevenlabs"
+            price_usd_per_month=Decimal("29.99"),
+            messages_per_month=None,
+            chars_per_message=5000,
+            engine="elevenlabs",
+            escalation_engine="elevenlabs",
+            monthly_cost_ceiling_usd=Decimal("20.00"),
+            fallback_engines=("fishaudio",),
         ),
     }
 
 
+#: ElevenLabs plans from the product plan: (USD per month, characters per month).
+ELEVENLABS_PLANS = {
+    "starter": (Decimal("5"), 30_000),
+    "creator": (Decimal("22"), 100_000),
+    "pro": (Decimal("99"), 500_000),
+    "scale": (Decimal("330"), 2_000_000),
+}
+
+
 def _default_engine_costs() -> dict[str, Decimal]:
-    return {"local": Decimal("0.0"), "fish": Decimal("0.015"), "elevenlabs": Decimal("0.30")}
+    """USD per 1,000 characters. Local: CPU time (about 16 s per 1k characters at $0.05 per core-hour).
+
+    ElevenLabs: the creator plan's $22 / 100k characters; Fish Audio: the product plan's $0.0075.
+    """
+    price, characters = ELEVENLABS_PLANS["creator"]
+    return {
+        "local": Decimal("0.0002"),
+        "fishaudio": Decimal("0.0075"),
+        "elevenlabs": (price * 1000 / characters).quantize(Decimal("0.000001")),
+    }
 
 
 class GateBars(BaseModel):
@@ -63,12 +101,63 @@ class GateBars(BaseModel):
     min_gain_over_stock: float | None = None
 
 
+class ArmSpec(BaseModel):
+    """One arm of an A/B experiment: the engine its users get, and its share of users."""
+
+    model_config = ConfigDict(frozen=True)
+
+    engine: str = Field(min_length=1)
+    weight: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+
+class ExperimentSpec(BaseModel):
+    """An A/B test of engines for some tiers; users are split between `arms` by weight (see experiments.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    active: bool = True
+    tiers: list[str] = Field(min_length=1, description="the tiers whose users take part")
+    arms: dict[str, ArmSpec]
+
+    @field_validator("arms")
+    @classmethod
+    def _at_least_two_arms(cls, arms: dict[str, ArmSpec]) -> dict[str, ArmSpec]:
+        """One arm compares nothing; names are stored in a 64-character column."""
+        if len(arms) < 2:
+            raise ValueError("an experiment needs at least two arms")
+        too_long = [name for name in arms if not 0 < len(name) <= 64]
+        if too_long:
+            raise ValueError(f"arm names must be 1..64 characters: {too_long}")
+        return arms
+
+
 def _default_pregenerate_phrases() -> list[str]:
     greetings = ["Hello!", "Hi there!", "Good morning!", "Good afternoon!", "Good evening!", "Good night!"]
-    confirmations = ["Okay.", "Done.", "Got it.", "Sure.", "Yes.", "No.", "Thank you!", "You're welcome.",
-                     "Your reminder is set.", "Sorry, I didn't catch that.", "One moment, please."]
-    days = ["Today.", "Tomorrow.", "Yesterday.", "Monday.", "Tuesday.", "Wednesday.", "Thursday.", "Friday.",
-            "Saturday.", "Sunday."]
+    confirmations = [
+        "Okay.",
+        "Done.",
+        "Got it.",
+        "Sure.",
+        "Yes.",
+        "No.",
+        "Thank you!",
+        "You're welcome.",
+        "Your reminder is set.",
+        "Sorry, I didn't catch that.",
+        "One moment, please.",
+    ]
+    days = [
+        "Today.",
+        "Tomorrow.",
+        "Yesterday.",
+        "Monday.",
+        "Tuesday.",
+        "Wednesday.",
+        "Thursday.",
+        "Friday.",
+        "Saturday.",
+        "Sunday.",
+    ]
     return greetings + confirmations + days + [str(n) for n in range(101)]
 
 
@@ -83,7 +172,7 @@ def _default_gate_bars() -> dict[str, GateBars]:
     """
     return {
         "local": GateBars(min_similarity=0.45, min_dnsmos=2.9, max_wer=0.15, min_gain_over_stock=0.03),
-        "fish": GateBars(min_similarity=0.82, min_dnsmos=2.94, max_wer=0.10),
+        "fishaudio": GateBars(min_similarity=0.82, min_dnsmos=2.94, max_wer=0.10),
         "elevenlabs": GateBars(min_similarity=0.86, min_dnsmos=3.12, max_wer=0.10),
     }
 
@@ -103,6 +192,8 @@ class Settings(BaseSettings):
         description="demand a consent recording at enrollment; unset means on for the service, off for the CLI",
     )
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="largest audio file the API accepts")
+    breaker_threshold: int = Field(default=3, ge=1, description="consecutive failures that open an engine's breaker")
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0, description="how long an open breaker skips its engine")
     pregenerate_phrases: list[str] = Field(
         default_factory=_default_pregenerate_phrases,
         description="said into the cache right after enrollment (greetings, confirmations, numbers, days)",
@@ -125,6 +216,11 @@ class Settings(BaseSettings):
     engine_cost_per_1k_chars: dict[str, Decimal] = Field(
         default_factory=_default_engine_costs, description="what each engine costs us, USD per 1000 characters"
     )
+    experiments: dict[str, ExperimentSpec] = Field(
+        default_factory=dict,
+        description="A/B tests of engines, by name (1..64 characters); a user takes part in the first active one "
+        "listing their tier",
+    )
     alert_user_daily_cost_usd: Decimal = Field(
         default=Decimal("1.00"),
         ge=0,
@@ -135,15 +231,51 @@ class Settings(BaseSettings):
         ge=0,
         description="log a cost alert when the service's engine cost in a UTC day exceeds this",
     )
+    elevenlabs_api_key: str | None = Field(default=None, description="ElevenLabs API key; unset disables the engine")
+    elevenlabs_base_url: str = Field(
+        default="https://api.elevenlabs.io", description="ElevenLabs API root (regional hosts exist, e.g. api.eu...)"
+    )
+    elevenlabs_model_id: str = Field(default="eleven_flash_v2_5", description="ElevenLabs TTS model_id")
+    elevenlabs_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="ElevenLabs connect/read timeout; a longer silence counts as a failure"
+    )
+    fishaudio_api_key: str | None = Field(default=None, description="Fish Audio API key; unset disables the engine")
+    fishaudio_base_url: str = Field(default="https://api.fish.audio", description="Fish Audio API root")
+    fishaudio_model: str = Field(
+        default="s2.1-pro", description="Fish Audio TTS backend, sent as the `model` header (s1, s2-pro, s2.1-pro)"
+    )
+    fishaudio_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Fish Audio connect/read timeout; a longer silence counts as a failure"
+    )
 
     @model_validator(mode="after")
     def _every_tier_engine_has_a_price(self) -> Settings:
         """Billing must price every message, so a plan naming an unpriced engine is refused at startup."""
-        unpriced = sorted({plan.engine for plan in self.tiers.values()} - set(self.engine_cost_per_1k_chars))
+        used = {
+            e
+            for plan in self.tiers.values()
+            for e in (plan.engine, plan.escalation_engine, *plan.fallback_engines)
+            if e
+        }
+        unpriced = sorted(used - set(self.engine_cost_per_1k_chars))
         if unpriced:
             raise ValueError(
                 f"engine_cost_per_1k_chars has no price for engine(s) used by a tier: {', '.join(unpriced)}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _every_experiment_engine_has_a_price(self) -> Settings:
+        """An experiment's messages are billed and compared on cost, so each arm's engine needs a price."""
+        problems = [f"{name!r} is longer than 64 characters" for name in self.experiments if len(name) > 64]
+        problems += [
+            f"{name}.{arm}: no price for engine {spec.engine!r} in engine_cost_per_1k_chars"
+            for name, experiment in self.experiments.items()
+            for arm, spec in experiment.arms.items()
+            if spec.engine not in self.engine_cost_per_1k_chars
+        ]
+        if problems:
+            raise ValueError("experiments: " + "; ".join(problems))
         return self
 
     @property

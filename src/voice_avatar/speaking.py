@@ -60,9 +60,10 @@ class Voices:
         self.cache = cache
         self.engine = LocalCloneEngine()
 
-    def key(self, record: AvatarRecord, utterance: Utterance) -> str:
+    def key(self, record: AvatarRecord, utterance: Utterance, engine: str = "local") -> str:
+        """Names everything that changes the sound: engine, avatar, words, format, speed, rate."""
         return cache_key(
-            record.engine, record.id, utterance.spoken, utterance.fmt, {"speed": utterance.speed, "rate": utterance.rate}
+            engine, record.id, utterance.spoken, utterance.fmt, {"speed": utterance.speed, "rate": utterance.rate}
         )
 
     def cached(self, record: AvatarRecord, utterance: Utterance) -> bytes | None:

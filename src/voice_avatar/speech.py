@@ -18,6 +18,8 @@ def say(store: AvatarStore, avatar: str, text: str, fmt: str = "wav") -> bytes:
         raise InputError(f"avatar {record.name!r} is {record.status}, not ready to speak")
     utterance = prepare(text, fmt)
     if len(utterance.spoken) > MAX_CHARS:
-        raise InputError(f"the text is {len(utterance.spoken)} characters after normalisation; the limit is {MAX_CHARS}")
+        raise InputError(
+            f"the text is {len(utterance.spoken)} characters after normalisation; the limit is {MAX_CHARS}"
+        )
     audio = LocalCloneEngine().synthesize(utterance.spoken, load_profile(store, record))
     return utterance.encoded(audio)

@@ -56,8 +56,9 @@ def test_a_clone_of_someone_else_is_rejected() -> None:
     """A woman's sample gates a clone fitted on a man: it is no closer to her than the stock voice."""
     engine = LocalCloneEngine()
     profile = fit_profile(_clips("2609"))
-    scores = score_clone(lambda t: engine.synthesize(t, profile), sample_embedding(_clips("1998")),
-                         speak_stock=engine.synthesize_raw)
+    scores = score_clone(
+        lambda t: engine.synthesize(t, profile), sample_embedding(_clips("1998")), speak_stock=engine.synthesize_raw
+    )
     result = judge(scores, LOCAL)
     assert not result.passed
     assert any("stock voice" in r for r in result.reasons)

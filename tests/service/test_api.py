@@ -8,7 +8,6 @@ the cache, quotas and the error paths.
 from __future__ import annotations
 
 import io
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 import soundfile
-import uvicorn
 from fastapi.testclient import TestClient
-
 from sqlalchemy import delete
+from standins.server import running_server
 
 from voice_avatar.accounts import create_user, get_user
 from voice_avatar.billing.quota import quota_status, reserve_message
@@ -85,8 +83,13 @@ def avatar(service: tuple[TestClient, Settings]) -> tuple[str, dict[str, str], s
 
 def test_every_v1_route_needs_a_key(service: tuple[TestClient, Settings]) -> None:
     client, _ = service
-    for method, path in [("get", "/v1/avatars"), ("post", "/v1/audio/speech"), ("get", "/v1/usage"),
-                         ("get", "/v1/consent/phrase"), ("get", "/v1/reports/daily")]:
+    for method, path in [
+        ("get", "/v1/avatars"),
+        ("post", "/v1/audio/speech"),
+        ("get", "/v1/usage"),
+        ("get", "/v1/consent/phrase"),
+        ("get", "/v1/reports/daily"),
+    ]:
         response = getattr(client, method)(path)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "unauthorized"
@@ -126,8 +129,9 @@ def test_streaming_sends_sentences_as_they_are_made(service, avatar) -> None:
     client, _ = service
     avatar_id, auth, _ = avatar
     text = "First, the weather. It will rain at noon. Take an umbrella!"
-    with client.stream("POST", f"/v1/avatars/{avatar_id}/speech", json={"text": text, "format": "pcm", "stream": True},
-                       headers=auth) as response:
+    with client.stream(
+        "POST", f"/v1/avatars/{avatar_id}/speech", json={"text": text, "format": "pcm", "stream": True}, headers=auth
+    ) as response:
         assert response.status_code == 200 and response.headers["x-cache"] == "miss"
         chunks = [c for c in response.iter_raw() if c]
     assert len(chunks) >= 3  # one piece per sentence at least
@@ -142,8 +146,9 @@ def test_the_official_openai_client_gets_speech(service, avatar) -> None:
     key = auth["Authorization"].removeprefix("Bearer ")
     with running_server(create_app(settings)) as base_url:
         client = OpenAI(base_url=f"{base_url}/v1", api_key=key)
-        speech = client.audio.speech.create(model="tts-1", voice=avatar_id, input="Reading this aloud for you.",
-                                            response_format="mp3")
+        speech = client.audio.speech.create(
+            model="tts-1", voice=avatar_id, input="Reading this aloud for you.", response_format="mp3"
+        )
         audio, rate = soundfile.read(io.BytesIO(speech.content))
         assert rate == 22050 and len(audio) / rate > 1.0
         with client.audio.speech.with_streaming_response.create(
@@ -159,7 +164,11 @@ def test_usage_and_metrics_count_what_happened(service, avatar) -> None:
     client.post(f"/v1/avatars/{avatar_id}/speech", json={"text": "Done.", "format": "mp3"}, headers=auth)
     usage = client.get("/v1/usage", headers=auth).json()
     assert usage["messages"] >= 1 and usage["cache_hits"] >= 1
-    assert usage["by_engine"]["local"]["cost_usd"] == 0
+    local = usage["by_engine"]["local"]
+    misses = local["messages"] - local["cache_hits"]
+    assert misses >= 1
+    # Misses cost the local engine's compute price per character; hits cost nothing.
+    assert 0 < local["cost_usd"] <= local["characters"] * 0.0002 / 1000 + 1e-6
     assert usage["quota"]["messages_used"] == usage["messages"]
     metrics = client.get("/metrics").text
     assert 'voice_avatar_generations_total{cache="hit",engine="local"}' in metrics
@@ -169,10 +178,16 @@ def test_bad_input_gets_json_errors_and_stores_nothing(service, avatar, tmp_path
     client, settings = service
     avatar_id, auth, _ = avatar
     before = client.get("/v1/avatars", headers=auth).json()
-    garbage = client.post("/v1/avatars", data={"name": "G"}, headers=auth,
-                          files=[("samples", ("notes.wav", b"shopping list: milk, eggs" * 40, "audio/wav"))])
+    garbage = client.post(
+        "/v1/avatars",
+        data={"name": "G"},
+        headers=auth,
+        files=[("samples", ("notes.wav", b"shopping list: milk, eggs" * 40, "audio/wav"))],
+    )
     assert garbage.status_code == 415 and "notes.wav" in garbage.json()["error"]["message"]
-    empty = client.post("/v1/avatars", data={"name": "E"}, headers=auth, files=[("samples", ("e.wav", b"", "audio/wav"))])
+    empty = client.post(
+        "/v1/avatars", data={"name": "E"}, headers=auth, files=[("samples", ("e.wav", b"", "audio/wav"))]
+    )
     assert empty.status_code == 400 and "empty" in empty.json()["error"]["message"]
     taken = client.post("/v1/avatars", data={"name": "reader"}, files=upload(SAMPLES[:1]), headers=auth)
     assert taken.status_code == 409
@@ -182,7 +197,12 @@ def test_bad_input_gets_json_errors_and_stores_nothing(service, avatar, tmp_path
         (f"/v1/avatars/{avatar_id}/speech", {"text": "hi", "format": "aiff"}, 422, "format"),
         (f"/v1/avatars/{avatar_id}/speech", {"text": "x" * 501}, 413, "500 characters"),
         ("/v1/avatars/nosuchavatar/speech", {"text": "hi"}, 404, "no avatar"),
-        ("/v1/audio/speech", {"model": "tts-1", "input": "hi", "voice": avatar_id, "response_format": "opus"}, 400, "opus"),
+        (
+            "/v1/audio/speech",
+            {"model": "tts-1", "input": "hi", "voice": avatar_id, "response_format": "opus"},
+            400,
+            "opus",
+        ),
     ]
     for path, body, status, words in cases:
         response = client.post(path, json=body, headers=auth)
@@ -204,9 +224,11 @@ def test_quota_edge_50_concurrent_requests_never_overspend_and_the_101st_is_refu
             reserve_message(sessions, user, 5, plans=settings.tiers)
         body = {"model": "tts-1", "input": "Hello!", "voice": avatar_id}  # a cached phrase: cheap to serve
         with running_server(create_app(settings)) as base_url, httpx.Client(base_url=base_url, timeout=120) as http:
-            statuses = list(ThreadPoolExecutor(25).map(
-                lambda _: http.post("/v1/audio/speech", headers=auth, json=body).status_code, range(50)
-            ))
+            statuses = list(
+                ThreadPoolExecutor(25).map(
+                    lambda _: http.post("/v1/audio/speech", headers=auth, json=body).status_code, range(50)
+                )
+            )
             assert sorted(set(statuses)) == [200, 429] and statuses.count(200) == 10
             refused = http.post("/v1/audio/speech", headers=auth, json=body)
         with sessions() as session:
@@ -230,37 +252,23 @@ def test_consent_is_required_by_default_on_the_service(tmp_path: Path) -> None:
         phrase = client.get("/v1/consent/phrase", headers=auth).json()
         assert "My code is" in phrase["phrase"] and phrase["phrase_id"]
         consent = [("consent", ("consent.flac", SAMPLES[0].read_bytes(), "audio/flac"))]
-        unknown = client.post("/v1/avatars", data={"name": "A", "phrase_id": "nope"}, files=upload(SAMPLES) + consent,
-                              headers=auth)
+        unknown = client.post(
+            "/v1/avatars", data={"name": "A", "phrase_id": "nope"}, files=upload(SAMPLES) + consent, headers=auth
+        )
         assert unknown.status_code == 400 and "unknown consent phrase_id" in unknown.json()["error"]["message"]
-        wrong = client.post("/v1/avatars", data={"name": "A", "phrase_id": phrase["phrase_id"]},
-                            files=upload(SAMPLES) + consent, headers=auth)
+        wrong = client.post(
+            "/v1/avatars",
+            data={"name": "A", "phrase_id": phrase["phrase_id"]},
+            files=upload(SAMPLES) + consent,
+            headers=auth,
+        )
         assert wrong.status_code == 202  # accepted for checking; the worker refuses it
         done = wait_until_done(client, wrong.json()["id"], auth)
         assert done["status"] == "failed" and "consent refused" in done["error"]
-        again = client.post("/v1/avatars", data={"name": "B", "phrase_id": phrase["phrase_id"]},
-                            files=upload(SAMPLES) + consent, headers=auth)
+        again = client.post(
+            "/v1/avatars",
+            data={"name": "B", "phrase_id": phrase["phrase_id"]},
+            files=upload(SAMPLES) + consent,
+            headers=auth,
+        )
         assert again.status_code == 400 and "already used" in again.json()["error"]["message"]
-
-
-class running_server:
-    """A real uvicorn server on a free port in a thread, for clients that need a URL."""
-
-    def __init__(self, app) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-

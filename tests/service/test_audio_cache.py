@@ -50,7 +50,7 @@ def test_cache_key_is_canonical_and_sensitive_to_every_input() -> None:
     key = cache_key(*base)
     assert len(key) == 64 and key == cache_key("local", "ann", "hello", "wav", {"pitch": 0, "speed": 1.0})
     variants = [
-        ("fish", "ann", "hello", "wav", base[4]),
+        ("fishaudio", "ann", "hello", "wav", base[4]),
         ("local", "bob", "hello", "wav", base[4]),
         ("local", "ann", "hello!", "wav", base[4]),
         ("local", "ann", "hello", "mp3", base[4]),

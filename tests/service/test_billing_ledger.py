@@ -8,9 +8,8 @@ import pytest
 from voice_avatar import accounts
 from voice_avatar.billing import cost_usd, month_usage, record_usage
 from voice_avatar.db import SessionFactory
-from voice_avatar.settings import Settings
 
-RATES = Settings().engine_cost_per_1k_chars
+RATES = {"local": Decimal("0"), "fishaudio": Decimal("0.015"), "elevenlabs": Decimal("0.30")}
 JAN = datetime(2025, 1, 10, tzinfo=UTC)
 
 
@@ -22,7 +21,7 @@ def test_month_usage_sums_by_engine_with_costs(session_factory: SessionFactory) 
             ("elevenlabs", 1000, False),
             ("elevenlabs", 500, False),
             ("elevenlabs", 700, True),
-            ("fish", 2000, False),
+            ("fishaudio", 2000, False),
             ("local", 300, False),
         ]:
             record_usage(
@@ -39,7 +38,7 @@ def test_month_usage_sums_by_engine_with_costs(session_factory: SessionFactory) 
         record_usage(
             session,
             user=ann,
-            engine="fish",
+            engine="fishaudio",
             characters=9999,
             cache_hit=False,
             latency_ms=1,
@@ -62,9 +61,9 @@ def test_month_usage_sums_by_engine_with_costs(session_factory: SessionFactory) 
         "cost_usd": Decimal("0.45"),
         "cache_hits": 1,
     }
-    assert usage["by_engine"]["fish"]["cost_usd"] == Decimal("0.03")
+    assert usage["by_engine"]["fishaudio"]["cost_usd"] == Decimal("0.03")
     assert usage["by_engine"]["local"]["cost_usd"] == Decimal("0")
-    assert set(usage["by_engine"]) == {"elevenlabs", "fish", "local"}
+    assert set(usage["by_engine"]) == {"elevenlabs", "fishaudio", "local"}
 
 
 def test_an_empty_month_is_all_zeros(session_factory: SessionFactory) -> None:
@@ -76,10 +75,10 @@ def test_an_empty_month_is_all_zeros(session_factory: SessionFactory) -> None:
 
 
 def test_cost_is_chars_per_thousand_times_rate_and_zero_for_hits() -> None:
-    assert cost_usd("fish", 1234, False, RATES) == Decimal("0.018510")
+    assert cost_usd("fishaudio", 1234, False, RATES) == Decimal("0.018510")
     assert cost_usd("elevenlabs", 1, False, RATES) == Decimal("0.000300")
     assert cost_usd("elevenlabs", 5000, True, RATES) == 0
-    assert cost_usd("fish", 1000, False, {"fish": Decimal("0.02")}) == Decimal("0.02")
+    assert cost_usd("fishaudio", 1000, False, {"fishaudio": Decimal("0.02")}) == Decimal("0.02")
     with pytest.raises(ValueError, match="no price"):
         cost_usd("mystery", 10, False, RATES)
 

@@ -58,7 +58,7 @@ def test_generations_cache_and_cost_are_counted() -> None:
 
 def test_first_audio_errors_enrollments_and_queue() -> None:
     metrics = Metrics()
-    metrics.first_audio("fish", 0.35)
+    metrics.first_audio("fishaudio", 0.35)
     metrics.error("quota")
     metrics.error("quota")
     metrics.error("engine_error")
@@ -67,9 +67,9 @@ def test_first_audio_errors_enrollments_and_queue() -> None:
     metrics.queue_depth(3)
 
     s = scrape(metrics)
-    assert value(s, "voice_avatar_first_audio_seconds_count", engine="fish") == 1
-    assert value(s, "voice_avatar_first_audio_seconds_bucket", engine="fish", le="0.25") == 0
-    assert value(s, "voice_avatar_first_audio_seconds_bucket", engine="fish", le="0.5") == 1
+    assert value(s, "voice_avatar_first_audio_seconds_count", engine="fishaudio") == 1
+    assert value(s, "voice_avatar_first_audio_seconds_bucket", engine="fishaudio", le="0.25") == 0
+    assert value(s, "voice_avatar_first_audio_seconds_bucket", engine="fishaudio", le="0.5") == 1
     assert value(s, "voice_avatar_errors_total", kind="quota") == 2
     assert value(s, "voice_avatar_errors_total", kind="engine_error") == 1
     assert value(s, "voice_avatar_errors_total", kind="bad_request") == 0  # present before it happens
@@ -79,9 +79,9 @@ def test_first_audio_errors_enrollments_and_queue() -> None:
 
 
 def test_a_fresh_instance_shows_zeros_for_its_engines() -> None:
-    s = scrape(Metrics(engines=["local", "fish"]))
+    s = scrape(Metrics(engines=["local", "fishaudio"]))
     assert value(s, "voice_avatar_cache_hit_ratio") == 0
-    assert value(s, "voice_avatar_generations_total", engine="fish", cache="hit") == 0
+    assert value(s, "voice_avatar_generations_total", engine="fishaudio", cache="hit") == 0
     assert value(s, "voice_avatar_cost_usd_total", engine="local") == 0
 
 
@@ -108,7 +108,7 @@ def test_cost_counter_matches_the_ledger(session_factory: SessionFactory, settin
     now = datetime(2025, 3, 10, 9, tzinfo=UTC)
     with session_factory.begin() as session:
         ann, _ = accounts.create_user(session, "Ann", "premium")
-        for engine, chars, hit in [("elevenlabs", 1234, False), ("elevenlabs", 1234, True), ("fish", 777, False)]:
+        for engine, chars, hit in [("elevenlabs", 1234, False), ("elevenlabs", 1234, True), ("fishaudio", 777, False)]:
             event = record_usage(
                 session,
                 user=ann,
@@ -124,7 +124,7 @@ def test_cost_counter_matches_the_ledger(session_factory: SessionFactory, settin
         report = daily_report(session, settings, date(2025, 3, 10))
 
     s = scrape(metrics)
-    for engine in ("elevenlabs", "fish"):
+    for engine in ("elevenlabs", "fishaudio"):
         counted = Decimal(str(value(s, "voice_avatar_cost_usd_total", engine=engine))).quantize(Decimal("0.000001"))
         assert str(counted) == report["cost_breakdown"]["by_engine"][engine]
     assert value(s, "voice_avatar_cache_hit_ratio") == report["generations"]["cache_hits"] / 3

@@ -53,13 +53,13 @@ def day_of_usage(session_factory: SessionFactory, settings: Settings) -> dict[st
         use(session, settings, ann, "elevenlabs", 2000)  # 0.60
         use(session, settings, ann, "elevenlabs", 1000)  # 0.30
         use(session, settings, ann, "elevenlabs", 1500, hit=True)  # 0 (would have been 0.45)
-        use(session, settings, bob, "fish", 4000)  # 0.06
-        use(session, settings, bob, "fish", 2000, hit=True)  # 0 (would have been 0.03)
+        use(session, settings, bob, "fishaudio", 4000)  # 0.06
+        use(session, settings, bob, "fishaudio", 2000, hit=True)  # 0 (would have been 0.03)
         use(session, settings, cat, "local", 500)
         use(session, settings, cat, "local", 500, hit=True)
         # Just outside DAY on both sides: must not count.
         use(session, settings, ann, "elevenlabs", 5000, now=datetime(2025, 3, 9, 23, 59, 59, 999999, tzinfo=UTC))
-        use(session, settings, bob, "fish", 5000, now=datetime(2025, 3, 11, tzinfo=UTC))
+        use(session, settings, bob, "fishaudio", 5000, now=datetime(2025, 3, 11, tzinfo=UTC))
         return {"ann": ann.id, "bob": bob.id, "cat": cat.id}
 
 
@@ -71,16 +71,16 @@ def test_generations_mix_and_savings(session_factory: SessionFactory, settings: 
     assert report["generations"] == {"total": 7, "cache_hits": 3, "cache_misses": 4, "hit_rate": 0.4286}
     assert report["service_mix"] == {
         "elevenlabs": {"messages": 3, "share": 0.4286, "characters": 4500, "cache_hits": 1, "cost_usd": "0.900000"},
-        "fish": {"messages": 2, "share": 0.2857, "characters": 6000, "cache_hits": 1, "cost_usd": "0.060000"},
+        "fishaudio": {"messages": 2, "share": 0.2857, "characters": 6000, "cache_hits": 1, "cost_usd": "0.060000"},
         "local": {"messages": 2, "share": 0.2857, "characters": 1000, "cache_hits": 1, "cost_usd": "0.000000"},
     }
     assert report["cache_savings"] == {
         "total_usd": "0.480000",
-        "by_engine": {"elevenlabs": "0.450000", "fish": "0.030000", "local": "0.000000"},
+        "by_engine": {"elevenlabs": "0.450000", "fishaudio": "0.030000", "local": "0.000000"},
     }
     assert report["cost_breakdown"] == {
         "total_usd": "0.960000",
-        "by_engine": {"elevenlabs": "0.900000", "fish": "0.060000", "local": "0.000000"},
+        "by_engine": {"elevenlabs": "0.900000", "fishaudio": "0.060000", "local": "0.000000"},
         "by_tier": {"free": "0.000000", "premium": "0.900000", "starter": "0.060000"},
         "per_message_usd": "0.137143",  # 0.96 / 7
     }

@@ -23,7 +23,7 @@ def test_default_plan_and_engine_prices(tmp_path: Path) -> None:
         Decimal("9.99"),
         1000,
         2000,
-        "fish",
+        "fishaudio",
     )
     assert (premium.price_usd_per_month, premium.messages_per_month, premium.chars_per_message, premium.engine) == (
         Decimal("29.99"),
@@ -32,10 +32,11 @@ def test_default_plan_and_engine_prices(tmp_path: Path) -> None:
         "elevenlabs",
     )
     assert settings.engine_cost_per_1k_chars == {
-        "local": Decimal("0"),
-        "fish": Decimal("0.015"),
-        "elevenlabs": Decimal("0.30"),
+        "local": Decimal("0.0002"),
+        "fishaudio": Decimal("0.0075"),  # the product plan
+        "elevenlabs": Decimal("0.22"),  # ElevenLabs creator plan: $22 / 100k characters
     }
+    assert (starter.escalation_engine, premium.monthly_cost_ceiling_usd) == ("elevenlabs", Decimal("20.00"))
     assert settings.cache_ttl_seconds == 24 * 3600
     assert settings.effective_database_url == f"sqlite:///{tmp_path / 'voice-avatar.db'}"
     assert settings.cache_dir == tmp_path / "cache"

@@ -52,6 +52,7 @@ def record_usage(
     avatar_id: str | None = None,
     now: datetime | None = None,
     rates: Rates | None = None,
+    route_reason: str = "",
 ) -> UsageEvent:
     """Add the message to the caller's transaction (flushed, not committed)."""
     moment = now or utcnow()
@@ -65,6 +66,7 @@ def record_usage(
         latency_ms=latency_ms,
         created_at=moment,
         period=period_of(moment),
+        route_reason=route_reason,
     )
     session.add(event)
     session.flush()

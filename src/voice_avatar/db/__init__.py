@@ -6,7 +6,18 @@ Open it with ``migrate(settings.effective_database_url)`` once at startup, then
 
 from voice_avatar.db.engine import create_engine_for, normalize_url
 from voice_avatar.db.migrate import head_revision, migrate
-from voice_avatar.db.models import ApiKey, Avatar, AvatarStatus, Base, ConsentChallenge, QuotaCounter, UsageEvent, User
+from voice_avatar.db.models import (
+    ApiKey,
+    Avatar,
+    AvatarStatus,
+    Base,
+    ConsentChallenge,
+    ExperimentOutcome,
+    ProviderVoice,
+    QuotaCounter,
+    UsageEvent,
+    User,
+)
 from voice_avatar.db.session import SessionFactory, make_session_factory, session_factory_for
 
 __all__ = [
@@ -15,6 +26,8 @@ __all__ = [
     "AvatarStatus",
     "Base",
     "ConsentChallenge",
+    "ExperimentOutcome",
+    "ProviderVoice",
     "QuotaCounter",
     "SessionFactory",
     "UsageEvent",

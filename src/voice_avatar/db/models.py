@@ -142,6 +142,7 @@ class UsageEvent(Base):
     latency_ms: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     period: Mapped[str] = mapped_column(String(7))
+    route_reason: Mapped[str] = mapped_column(String(64), default="")
 
 
 class QuotaCounter(Base):
@@ -167,3 +168,33 @@ class ConsentChallenge(Base):
     code: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ProviderVoice(Base):
+    """A cloud provider's clone of an avatar, made on first use; deleted with the avatar."""
+
+    __tablename__ = "provider_voices"
+
+    avatar_id: Mapped[str] = mapped_column(ForeignKey("avatars.id", ondelete="CASCADE"), primary_key=True)
+    engine: Mapped[str] = mapped_column(String(32), primary_key=True)
+    voice_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExperimentOutcome(Base):
+    """One message served inside an A/B experiment, and what came of it (rating arrives later)."""
+
+    __tablename__ = "experiment_outcomes"
+    __table_args__ = (Index("ix_experiment_outcomes_experiment_arm", "experiment", "arm"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    experiment: Mapped[str] = mapped_column(String(64))
+    arm: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    usage_event_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    engine: Mapped[str] = mapped_column(String(32))
+    latency_ms: Mapped[int]
+    cost_usd: Mapped[Decimal]
+    quality: Mapped[float | None] = mapped_column(Double, default=None)
+    rating: Mapped[int | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

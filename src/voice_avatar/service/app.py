@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from voice_avatar import __version__
@@ -31,11 +32,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="voice-avatar", version=__version__, lifespan=lifespan)
     from voice_avatar.service.errors import install_error_handlers
     from voice_avatar.service.routes_avatars import router as avatars
+    from voice_avatar.service.routes_experiments import router as experiments
     from voice_avatar.service.routes_ops import router as ops
     from voice_avatar.service.routes_speech import router as speech
+    from voice_avatar.service.routes_web import router as web
 
     install_error_handlers(app)
-    for router in (avatars, speech, ops):
+    for router in (avatars, speech, ops, experiments, web):
         app.include_router(router)
     return app
 
@@ -43,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _open(app: FastAPI, settings: Settings) -> None:
     """Connect everything once per process; in embedded mode, resume enrollments a restart interrupted."""
     from voice_avatar.cache import make_cache
+    from voice_avatar.engines.breaker import CircuitBreaker
+    from voice_avatar.engines.cloud.registry import cloud_engines
+    from voice_avatar.engines.router import EngineRouter
     from voice_avatar.jobs import make_queue
     from voice_avatar.monitoring import Metrics
     from voice_avatar.reports import check_cost_alerts
@@ -54,6 +60,9 @@ def _open(app: FastAPI, settings: Settings) -> None:
     app.state.sessions = sessions_for(settings)
     app.state.metrics = Metrics(engines=settings.engine_cost_per_1k_chars)
     app.state.voices = Voices(make_cache(settings))
+    cloud = cloud_engines(settings)
+    breakers = {name: CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_seconds) for name in cloud}
+    app.state.router = EngineRouter(app.state.voices, cloud, breakers)
     app.state.queue = make_queue(settings)
     app.state.alerts = lambda session, user, event: check_cost_alerts(
         session, settings, user, event.created_at, event=event
@@ -69,7 +78,8 @@ def _resume_pending(app: FastAPI) -> None:
 
     with app.state.sessions() as session:
         rows = session.execute(
-            select(Avatar.id, Avatar.owner_id, User.tier).join(User, User.id == Avatar.owner_id)
+            select(Avatar.id, Avatar.owner_id, User.tier)
+            .join(User, User.id == Avatar.owner_id)
             .where(Avatar.status == "pending")
         ).all()
     for avatar_id, owner_id, tier in rows:

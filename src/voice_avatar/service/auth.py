@@ -13,13 +13,21 @@ def current_user(request: Request) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "unauthorized", "send your API key as 'Authorization: Bearer KEY'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send your API key as 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     with request.app.state.sessions() as session:
         user = authenticate(session, key.strip())
     if user is None:
-        raise ApiError(401, "unauthorized", "this API key is not valid (unknown or revoked)",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this API key is not valid (unknown or revoked)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from voice_avatar.db import ConsentChallenge, User
 from voice_avatar.enrollment import Upload, add_inputs, require_consent_input
@@ -71,7 +71,9 @@ def get_avatar(avatar_id: str, request: Request, user: User = Depends(current_us
 
 @router.delete("/avatars/{avatar_id}")
 def delete_avatar(avatar_id: str, request: Request, user: User = Depends(current_user)) -> dict:
-    record = open_store(request.app.state.settings, user.id).delete(avatar_id)
+    store = open_store(request.app.state.settings, user.id)
+    request.app.state.router.forget_voices(store, store.get(avatar_id))  # provider clones go with it
+    record = store.delete(avatar_id)
     return {"id": record.id, "deleted": True}
 
 
@@ -83,8 +85,11 @@ def consent_phrase(request: Request, user: User = Depends(current_user)) -> dict
         row = ConsentChallenge(user_id=user.id, phrase=challenge.text, code=challenge.code)
         session.add(row)
         session.flush()
-        return {"phrase_id": row.id, "phrase": challenge.text,
-                "expires_at": (row.created_at + CHALLENGE_LIFETIME).isoformat(timespec="seconds")}
+        return {
+            "phrase_id": row.id,
+            "phrase": challenge.text,
+            "expires_at": (row.created_at + CHALLENGE_LIFETIME).isoformat(timespec="seconds"),
+        }
 
 
 def _claim_challenge(request: Request, user: User, phrase_id: str | None) -> tuple[str, str]:
@@ -93,7 +98,8 @@ def _claim_challenge(request: Request, user: User, phrase_id: str | None) -> tup
         raise InputError("a consent recording needs the phrase_id of the phrase it reads (GET /v1/consent/phrase)")
     with request.app.state.sessions.begin() as session:
         row = session.scalar(
-            select(ConsentChallenge).where(ConsentChallenge.id == phrase_id, ConsentChallenge.user_id == user.id)
+            select(ConsentChallenge)
+            .where(ConsentChallenge.id == phrase_id, ConsentChallenge.user_id == user.id)
             .with_for_update()
         )
         if row is None:

@@ -44,7 +44,9 @@ def readyz(request: Request) -> JSONResponse:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 @router.get("/metrics")
@@ -94,8 +96,12 @@ def change_tier(user_id: str, body: TierChange, request: Request, _: User = Depe
 @router.get("/v1/admin/users")
 def list_users(request: Request, _: User = Depends(admin_user)) -> dict:
     with request.app.state.sessions() as session:
-        return {"users": [{"user_id": u.id, "name": u.name, "tier": u.tier, "admin": u.is_admin}
-                          for u in accounts.list_users(session)]}
+        return {
+            "users": [
+                {"user_id": u.id, "name": u.name, "tier": u.tier, "admin": u.is_admin}
+                for u in accounts.list_users(session)
+            ]
+        }
 
 
 @router.get("/v1/reports/daily")

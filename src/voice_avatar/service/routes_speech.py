@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -16,10 +18,14 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from voice_avatar.audio.encode import MEDIA_TYPES
-from voice_avatar.billing.ledger import record_usage
+from voice_avatar.billing.ledger import month_usage, record_usage
+from voice_avatar.billing.period import period_of
 from voice_avatar.billing.quota import Reservation, release, reserve_message
 from voice_avatar.db import User
+from voice_avatar.engines.router import Spoken
 from voice_avatar.errors import ConflictError, InputError
+from voice_avatar.experiments import experiment_for, record_outcome
+from voice_avatar.routing import Context, plan_route
 from voice_avatar.service.auth import current_user
 from voice_avatar.speaking import Utterance, prepare
 from voice_avatar.store import AvatarRecord, open_store
@@ -60,9 +66,12 @@ OPENAI_PCM_RATE = 24_000
 
 
 @router.post("/avatars/{avatar_id}/speech")
-def avatar_speech(avatar_id: str, body: SpeechRequest, request: Request, user: User = Depends(current_user)) -> Response:
+def avatar_speech(
+    avatar_id: str, body: SpeechRequest, request: Request, user: User = Depends(current_user)
+) -> Response:
     utterance = prepare(body.text, body.format, body.speed)
-    return _deliver(request, user, avatar_id, body.text, utterance, body.stream)
+    context = Context(**body.context.model_dump()) if body.context else Context()
+    return _deliver(request, user, avatar_id, body.text, utterance, body.stream, context)
 
 
 @router.post("/audio/speech")
@@ -73,63 +82,109 @@ def openai_speech(body: OpenAISpeechRequest, request: Request, user: User = Depe
         raise InputError("stream_format 'sse' is not supported; use 'audio'")
     rate = OPENAI_PCM_RATE if body.response_format == "pcm" else None
     utterance = prepare(body.input, body.response_format, body.speed, rate)
-    return _deliver(request, user, body.voice, body.input, utterance, stream=body.response_format in ("mp3", "pcm", "wav"))
+    stream = body.response_format in ("mp3", "pcm", "wav")
+    return _deliver(request, user, body.voice, body.input, utterance, stream, Context())
 
 
-def _deliver(request: Request, user: User, avatar_id: str, text: str, utterance: Utterance, stream: bool) -> Response:
+def _deliver(
+    request: Request, user: User, avatar_id: str, text: str, utterance: Utterance, stream: bool, context: Context
+) -> Response:
     state = request.app.state
     store = open_store(state.settings, user.id)
     record = store.get(avatar_id)
     if record.status != "ready":
         raise ConflictError(f"avatar {record.name!r} is {record.status}, not ready to speak")
+    experiment = experiment_for(state.settings, user)
+    routes = plan_route(
+        state.settings,
+        user.tier,
+        len(text),
+        context,
+        _month_cost(state, user),
+        state.router.available,
+        (f"{experiment[0]}/{experiment[1]}", experiment[2].engine) if experiment else None,
+    )
     reservation = reserve_message(state.sessions, user, len(text), plans=state.settings.tiers)
     started = time.perf_counter()
-    media_type = MEDIA_TYPES[utterance.fmt]
     try:
-        cached = state.voices.cached(record, utterance)
-        if cached is not None:
-            _bill(request, user, record, text, True, started)
-            return Response(cached, media_type=media_type, headers={"X-Cache": "hit"})
-        if stream:
-            pieces = state.voices.stream(store, record, utterance)
-            return StreamingResponse(
-                _billed_stream(request, user, record, text, pieces, reservation, started),
-                media_type=media_type,
-                headers={"X-Cache": "miss"},
-            )
-        data = state.voices.whole(store, record, utterance)
+        spoken = state.router.speak(store, record, utterance, routes, stream)
     except BaseException:
         release(reservation)
         raise
-    _bill(request, user, record, text, False, started)
-    return Response(data, media_type=media_type, headers={"X-Cache": "miss"})
+    headers = {
+        "X-Cache": "hit" if spoken.cache_hit else "miss",
+        "X-Engine": spoken.engine,
+        "X-Route-Reason": spoken.reason,
+    }
+    if spoken.failed:
+        headers["X-Failed-Engines"] = ",".join(spoken.failed)
+    media_type = MEDIA_TYPES[utterance.fmt]
+    bill = _Bill(request, user, record, text, spoken, started, experiment)
+    if spoken.pieces is not None:
+        return StreamingResponse(
+            _billed_stream(bill, spoken.pieces, reservation), media_type=media_type, headers=headers
+        )
+    headers["X-Message-Id"] = str(bill.charge())
+    return Response(spoken.data, media_type=media_type, headers=headers)
 
 
-def _billed_stream(
-    request: Request, user: User, record: AvatarRecord, text: str, pieces: Iterator[bytes],
-    reservation: Reservation, started: float,
-) -> Iterator[bytes]:
+class _Bill:
+    """Bills one delivered message: usage ledger, cost alerts, metrics, experiment outcome."""
+
+    def __init__(
+        self, request: Request, user: User, record: AvatarRecord, text: str, spoken: Spoken, started: float, experiment
+    ) -> None:
+        self.state, self.user, self.record, self.text = request.app.state, user, record, text
+        self.spoken, self.started, self.experiment = spoken, started, experiment
+
+    def first_audio(self) -> None:
+        self.state.metrics.first_audio(self.spoken.engine, time.perf_counter() - self.started)
+
+    def charge(self) -> int:
+        state, seconds = self.state, time.perf_counter() - self.started
+        with state.sessions.begin() as session:
+            event = record_usage(
+                session,
+                user=self.user,
+                engine=self.spoken.engine,
+                characters=len(self.text),
+                cache_hit=self.spoken.cache_hit,
+                latency_ms=round(seconds * 1000),
+                avatar_id=self.record.id,
+                rates=state.settings.engine_cost_per_1k_chars,
+                route_reason=self.spoken.reason[:64],
+            )
+            state.alerts(session, self.user, event)
+            if self.experiment:
+                record_outcome(
+                    session,
+                    experiment=self.experiment[0],
+                    arm=self.experiment[1],
+                    user_id=self.user.id,
+                    engine=self.spoken.engine,
+                    latency_ms=event.latency_ms,
+                    cost_usd=event.cost_usd,
+                    usage_event_id=event.id,
+                )
+        state.metrics.generation(self.spoken.engine, self.spoken.cache_hit, seconds, float(event.cost_usd))
+        return event.id
+
+
+def _billed_stream(bill: _Bill, pieces: Iterator[bytes], reservation: Reservation) -> Iterator[bytes]:
     """Pass the pieces on; bill once all were made, give the message back if synthesis broke off."""
     first = True
     try:
         for piece in pieces:
             if first:
-                request.app.state.metrics.first_audio(record.engine, time.perf_counter() - started)
+                bill.first_audio()
                 first = False
             yield piece
     except BaseException:
         release(reservation)
         raise
-    _bill(request, user, record, text, False, started)
+    bill.charge()
 
 
-def _bill(request: Request, user: User, record: AvatarRecord, text: str, cache_hit: bool, started: float) -> None:
-    state = request.app.state
-    seconds = time.perf_counter() - started
-    with state.sessions.begin() as session:
-        event = record_usage(
-            session, user=user, engine=record.engine, characters=len(text), cache_hit=cache_hit,
-            latency_ms=round(seconds * 1000), avatar_id=record.id, rates=state.settings.engine_cost_per_1k_chars,
-        )
-        state.alerts(session, user, event)
-    state.metrics.generation(record.engine, cache_hit, seconds, float(event.cost_usd))
+def _month_cost(state, user: User) -> Decimal:
+    with state.sessions() as session:
+        return month_usage(session, user, period_of(datetime.now(UTC)))["cost_usd"]

@@ -18,8 +18,18 @@ from voice_avatar.errors import ConflictError, InputError, NotFoundError
 from voice_avatar.store.blobs import BlobStore
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
-_FIELDS = ("status", "progress", "stage", "sample_seconds", "speech_seconds", "scores", "advice", "error",
-           "samples", "consent")
+_FIELDS = (
+    "status",
+    "progress",
+    "stage",
+    "sample_seconds",
+    "speech_seconds",
+    "scores",
+    "advice",
+    "error",
+    "samples",
+    "consent",
+)
 
 
 @dataclass
@@ -48,8 +58,12 @@ class AvatarRecord:
     @classmethod
     def from_row(cls, row: Avatar) -> AvatarRecord:
         return cls(
-            id=row.id, name=row.name, engine=row.engine, status=row.status,
-            created_at=row.created_at.isoformat(timespec="seconds"), owner_id=row.owner_id,
+            id=row.id,
+            name=row.name,
+            engine=row.engine,
+            status=row.status,
+            created_at=row.created_at.isoformat(timespec="seconds"),
+            owner_id=row.owner_id,
             **{name: getattr(row, name) for name in _FIELDS if name != "status"},
         )
 

@@ -21,7 +21,7 @@ _NEXT_IS_LOWERCASE = re.compile(r"\s+[a-z]")
 # Abbreviations after which a full stop is not a sentence end. Normalisation expands most of them,
 # but the splitter also works on raw text. ("no" is left out: "I said no." ends sentences.)
 _NO_SPLIT_AFTER = frozenset(
-    "mr mrs ms mx dr st prof sr jr vs etc e.g i.e a.m p.m u.s u.k u.n ph.d fig approx inc ltd corp".split()
+    ["mr", "mrs", "ms", "mx", "dr", "st", "prof", "sr", "jr", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "u.s", "u.k", "u.n", "ph.d", "fig", "approx", "inc", "ltd", "corp"]
 )
 _LAST_WORD = re.compile(r"(\S+)\.$")
 

@@ -6,7 +6,6 @@ Stored as a plain .npz (no pickle, so loading a profile cannot run code), about 
 from __future__ import annotations
 
 import io
-
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 

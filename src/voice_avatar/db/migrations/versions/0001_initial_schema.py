@@ -90,6 +90,7 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Integer(), nullable=False),
         _timestamp("created_at"),
         sa.Column("period", sa.String(7), nullable=False),
+        sa.Column("route_reason", sa.String(64), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_usage_events_user_id_users"), ondelete="CASCADE"
         ),
@@ -123,9 +124,42 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consent_challenges")),
     )
+    op.create_table(
+        "provider_voices",
+        sa.Column("avatar_id", sa.String(12), nullable=False),
+        sa.Column("engine", sa.String(32), nullable=False),
+        sa.Column("voice_id", sa.String(128), nullable=False),
+        _timestamp("created_at"),
+        sa.ForeignKeyConstraint(
+            ["avatar_id"], ["avatars.id"], name=op.f("fk_provider_voices_avatar_id_avatars"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("avatar_id", "engine", name=op.f("pk_provider_voices")),
+    )
+    op.create_table(
+        "experiment_outcomes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("experiment", sa.String(64), nullable=False),
+        sa.Column("arm", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.String(32), nullable=False),
+        sa.Column("usage_event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("engine", sa.String(32), nullable=False),
+        sa.Column("latency_ms", sa.Integer(), nullable=False),
+        sa.Column("cost_usd", sa.Numeric(12, 6), nullable=False),
+        sa.Column("quality", sa.Double(), nullable=True),
+        sa.Column("rating", sa.Integer(), nullable=True),
+        _timestamp("created_at"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_experiment_outcomes_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_outcomes")),
+    )
+    op.create_index("ix_experiment_outcomes_experiment_arm", "experiment_outcomes", ["experiment", "arm"])
+    op.create_index(op.f("ix_experiment_outcomes_usage_event_id"), "experiment_outcomes", ["usage_event_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("experiment_outcomes")
+    op.drop_table("provider_voices")
     op.drop_table("consent_challenges")
     op.drop_table("quota_counters")
     op.drop_index("ix_usage_events_user_period", table_name="usage_events")

@@ -1,0 +1,1 @@
+"""Cloud voice engines (ElevenLabs, Fish Audio) behind one small interface, with one error taxonomy."""
