@@ -12,4 +12,5 @@ if [ -n "$wheel" ] && ! .venv/bin/python -c 'import torch' 2>/dev/null; then
 fi
 # The service tests run against real PostgreSQL and Redis: start them (installing if need be).
 bash scripts/services.sh
+bash scripts/browser.sh
 exec .venv/bin/python -m pytest "$@"

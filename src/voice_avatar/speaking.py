@@ -7,15 +7,13 @@ Quota and billing are the caller's: this module only makes and caches audio.
 
 from __future__ import annotations
 
-import io
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from voice_avatar.audio import Audio
-from voice_avatar.audio.encode import encode
+from voice_avatar.audio.encode import encode, streaming_wav_header
 from voice_avatar.cache import AudioCache, cache_key
 from voice_avatar.engines.local import LocalCloneEngine
 from voice_avatar.engines.local.engine import SENTENCE_GAP
@@ -96,12 +94,3 @@ class Voices:
         if pieces:
             whole = Audio(np.concatenate(pieces), rate)
             self.cache.set(self.key(record, utterance), utterance.encoded(whole))
-
-
-def streaming_wav_header(rate: int) -> bytes:
-    """A 16-bit mono WAV header with unknown length (0xFFFFFFFF), as streaming servers send."""
-    header = io.BytesIO()
-    header.write(b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE")
-    header.write(b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16))
-    header.write(b"data" + struct.pack("<I", 0xFFFFFFFF))
-    return header.getvalue()

@@ -178,3 +178,13 @@ def _admin_key(settings: Settings) -> dict[str, str]:
     with sessions_for(settings).begin() as session:
         _, key = create_user(session, "Admin", "free", True, plans=settings.tiers)
     return {"Authorization": f"Bearer {key}"}
+
+
+def test_admins_see_provider_usage_and_breakers(cloud: dict) -> None:
+    speak(cloud, "Twelve characters of speech.")
+    client = cloud["client"]
+    assert client.get("/v1/admin/providers", headers=cloud["auth"]).status_code == 403
+    body = client.get("/v1/admin/providers", headers=_admin_key(client.app.state.settings)).json()["providers"]
+    assert body["elevenlabs"]["breaker"] == "closed" and body["elevenlabs"]["unit"] == "characters"
+    assert body["elevenlabs"]["used"] == cloud["eleven"].character_count > 0
+    assert body["fishaudio"]["unit"] == "credits"

@@ -81,6 +81,7 @@ def test_record_check_create_and_speak(tab: Tab, service: Service) -> None:
     page.get_by_role("button", name="Record again").click()
     expect(page.get_by_role("button", name="Start recording")).to_be_focused()
     expect(page.locator("#step-speak")).to_be_hidden()
+    expect(page.get_by_label("Avatar name")).to_have_value("My voice 2")  # the first keeps its name
     assert tab.errors == []
 
 

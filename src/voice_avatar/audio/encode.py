@@ -7,6 +7,7 @@ needed to serve any of the formats the product offers.
 from __future__ import annotations
 
 import io
+import struct
 from typing import Literal
 
 import numpy as np
@@ -51,3 +52,12 @@ def format_for_path(path: str) -> str | None:
     """The format a file name's extension asks for, if it names one we write."""
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     return suffix if suffix in FORMATS and suffix != "pcm" else None
+
+
+def streaming_wav_header(rate: int) -> bytes:
+    """A 16-bit mono WAV header for data of unknown length (sizes 0xFFFFFFFF), as streaming servers send.
+
+    Lets a WAV start playing before its length is known: raw pcm pieces simply follow it.
+    """
+    fmt_chunk = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, rate * 2, 2, 16)
+    return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + fmt_chunk + b"data" + struct.pack("<I", 0xFFFFFFFF)

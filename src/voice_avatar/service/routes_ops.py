@@ -120,3 +120,20 @@ def _jsonable(value):
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+@router.get("/v1/admin/providers")
+def providers(request: Request, _: User = Depends(admin_user)) -> dict:
+    """Each configured cloud engine's account standing, and whether its breaker lets messages through."""
+    from voice_avatar.engines.cloud.base import ProviderError
+
+    state, result = request.app.state, {}
+    for name, engine in state.router.cloud.items():
+        entry = {"breaker": state.router.breakers[name].state.value}
+        try:
+            usage = engine.usage()
+            entry.update(used=usage.used, limit=usage.limit, unit=usage.unit)
+        except ProviderError as error:
+            entry["error"] = str(error)
+        result[name] = entry
+    return {"providers": result}

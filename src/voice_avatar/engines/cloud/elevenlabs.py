@@ -16,18 +16,14 @@ What the wire looks like (SDK 2.59.0 and ElevenLabs' docs; see /work/shared/prov
 
 from __future__ import annotations
 
-import email.utils
-import math
-import mimetypes
-import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
+from voice_avatar.audio.encode import streaming_wav_header
 from voice_avatar.engines.cloud.base import (
     CLOUD_FORMATS,
     ProviderAuthError,
@@ -41,6 +37,7 @@ from voice_avatar.engines.cloud.base import (
     Sample,
     VoiceMissing,
 )
+from voice_avatar.engines.cloud.wire import is_mp3, is_text, is_wav, media_type, retry_after, sample_parts
 
 if TYPE_CHECKING:
     from voice_avatar.settings import Settings
@@ -58,13 +55,6 @@ _CONTAINERS = (b"RIFF", b"ID3", b"OggS", b"fLaC")
 _NOT_AUDIO = (b'{"', b"<!", b"<html", b"<HTML")
 #: Bytes a stream's start is checked on: enough for two mp3 frames, which raw PCM must not look like.
 _SNIFF_BYTES = {"pcm": 1024, "mp3": 4}
-#: Layer III bitrates (kbps) and sample rates, keyed by the header's version bits: 3 MPEG-1, 2 MPEG-2, 0 MPEG-2.5.
-_MP3_KBPS = {
-    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
-    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-    0: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
-}
-_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 
 
 class ElevenLabsEngine:
@@ -114,10 +104,7 @@ class ElevenLabsEngine:
     def create_voice(self, name: str, samples: Sequence[Sample]) -> str:
         if not samples:
             raise ProviderBadRequest(NAME, "a voice clone needs at least one sample")
-        files = [
-            ("files", (s.filename, s.data, mimetypes.guess_type(s.filename)[0] or "application/octet-stream"))
-            for s in samples
-        ]
+        files = sample_parts("files", samples)
         body = self._json(self._send("POST", "/v1/voices/add", data={"name": name}, files=files))
         if not isinstance(body.get("voice_id"), str) or not body["voice_id"]:
             raise ProviderServerError(NAME, f"/v1/voices/add answered without a voice_id: {body!r:.200}", status=200)
@@ -144,7 +131,7 @@ class ElevenLabsEngine:
         """
         wire = "pcm" if fmt == "wav" else fmt
         params = {"output_format": _output_format(wire, sample_rate, streaming=True)}
-        header = _streaming_wav_header(sample_rate) if fmt == "wav" else b""
+        header = streaming_wav_header(sample_rate) if fmt == "wav" else b""
         return self._stream(_tts_path(voice_id) + "/stream", params, self._tts_body(text, speed), wire, header)
 
     def usage(self) -> ProviderUsage:
@@ -227,12 +214,6 @@ def _output_format(fmt: str, sample_rate: int, streaming: bool) -> str:
     return f"{fmt}_{sample_rate}"
 
 
-def _streaming_wav_header(sample_rate: int) -> bytes:
-    """A 16-bit mono WAV header for data of unknown length: sizes 0xFFFFFFFF, as streamed WAV has them."""
-    fmt_chunk = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-    return b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + fmt_chunk + b"data" + struct.pack("<I", 0xFFFFFFFF)
-
-
 def _whole_samples(pieces: Iterator[bytes]) -> Iterator[bytes]:
     """Re-cut raw PCM so that no piece splits a 16-bit sample; an odd byte left at the end is a torn stream."""
     carry = b""
@@ -252,42 +233,22 @@ def _check_audio(data: bytes, fmt: str, content_type: str, complete: bool) -> No
     Cheap on purpose, headers only: mp3 is an ID3 tag or Layer III frames; wav is RIFF/WAVE; pcm has no
     header, is not mp3 frames and (when complete) has an even length.
     """
-    media = content_type.split(";")[0].strip().lower()
+    media = media_type(content_type)
     if fmt == "mp3":
-        looks_right = _is_mp3(data)
+        looks_right = is_mp3(data)
     elif fmt == "wav":
-        looks_right = data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+        looks_right = is_wav(data)
     else:
         looks_right = (
-            not data.startswith(_CONTAINERS + _NOT_AUDIO) and not _is_mp3(data) and (not complete or len(data) % 2 == 0)
+            not data.startswith(_CONTAINERS + _NOT_AUDIO) and not is_mp3(data) and (not complete or len(data) % 2 == 0)
         )
-    if not data or not looks_right or "json" in media or media.startswith("text/"):
+    if not data or not looks_right or is_text(media):
         raise ProviderServerError(
             NAME,
             f"malformed audio: asked for {fmt}, got {len(data)}{'' if complete else '+'} bytes of "
             f"{media or 'unlabelled content'} starting {data[:16]!r}",
             status=200,
         )
-
-
-def _is_mp3(data: bytes) -> bool:
-    """An ID3 tag, or a Layer III frame header followed by another one where the data reaches that far."""
-    if data[:3] == b"ID3":
-        return True
-    length = _mp3_frame_length(data, 0)
-    return length is not None and (len(data) < length + 4 or _mp3_frame_length(data, length) is not None)
-
-
-def _mp3_frame_length(data: bytes, at: int) -> int | None:
-    """The length of the MPEG Layer III frame whose header starts at `at`; None when there is no valid header."""
-    if len(data) < at + 4 or data[at] != 0xFF or data[at + 1] & 0xE0 != 0xE0:
-        return None
-    version, layer = (data[at + 1] >> 3) & 3, (data[at + 1] >> 1) & 3
-    bitrate, rate, padding = data[at + 2] >> 4, (data[at + 2] >> 2) & 3, (data[at + 2] >> 1) & 1
-    if version == 1 or layer != 1 or bitrate in (0, 15) or rate == 3:
-        return None
-    bytes_per_kbps = 144 if version == 3 else 72  # 1152 (MPEG-1) or 576 samples a frame, over 8 bits
-    return bytes_per_kbps * _MP3_KBPS[version][bitrate] * 1000 // _MP3_RATES[version][rate] + padding
 
 
 def _error_for(response: httpx.Response, voice_path: bool) -> ProviderError:
@@ -331,26 +292,9 @@ def _parse_error(response: httpx.Response) -> tuple[set[str], str]:
 
 
 def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait, from `retry-after-ms` (which the SDK reads) or `Retry-After` (seconds or an HTTP date)."""
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if not value:
-            continue
-        try:
-            seconds = float(value) / scale
-        except ValueError:
-            pass
-        else:
-            if math.isfinite(seconds):
-                return max(seconds, 0.0)
-            continue
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            continue
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-    return None
+    """Seconds to wait: `retry-after-ms` (which the SDK reads) wins over `Retry-After`."""
+    in_ms = retry_after(headers.get("retry-after-ms"), per_second=1000.0)
+    return in_ms if in_ms is not None else retry_after(headers.get("retry-after"))
 
 
 def _number(value: object) -> float | None:

@@ -18,12 +18,9 @@ Wire facts (fishaudio/fish-audio-python, fishaudio/docs ``api-reference/``):
 from __future__ import annotations
 
 import contextlib
-import mimetypes
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -44,6 +41,7 @@ from voice_avatar.engines.cloud.base import (
     Sample,
     VoiceMissing,
 )
+from voice_avatar.engines.cloud.wire import is_mp3, is_text, is_wav, media_type, retry_after, sample_parts
 
 DEFAULT_BASE_URL = "https://api.fish.audio"
 #: Rates Fish Audio produces wav/pcm at (docs: api-reference/endpoint/openapi-v1/text-to-speech.mdx).
@@ -94,8 +92,7 @@ class FishAudioEngine:
         if not samples:
             raise ProviderBadRequest(self.name, "a voice needs at least one sample")
         form = {"type": "tts", "title": name, "train_mode": "fast", "visibility": "private"}
-        files = [("voices", (s.filename, s.data, _media_type(s.filename))) for s in samples]
-        model = self._json(self._request("POST", "/model", data=form, files=files))
+        model = self._json(self._request("POST", "/model", data=form, files=sample_parts("voices", samples)))
         voice_id = model.get("_id")
         if not isinstance(voice_id, str) or not voice_id:
             raise ProviderServerError(self.name, "model created without an _id")
@@ -223,7 +220,7 @@ class FishAudioEngine:
         if status == 402:
             return ProviderQuotaError(self.name, text, status)
         if status == 429:
-            return ProviderRateLimited(self.name, text, status, _retry_after(response.headers.get("retry-after")))
+            return ProviderRateLimited(self.name, text, status, retry_after(response.headers.get("retry-after")))
         if voice and (status == 404 or (status == 400 and _names_missing_voice(message))):
             return VoiceMissing(self.name, text, status)
         if status == 408:
@@ -242,8 +239,8 @@ class _AudioCheck:
         self.head, self.total, self.passed = b"", 0, False
 
     def content_type(self, value: str) -> None:
-        kind = value.split(";", 1)[0].strip().lower()
-        if kind == "application/json" or kind.startswith("text/"):
+        kind = media_type(value)
+        if is_text(kind):
             raise self._malformed(f"the body is {kind}")
 
     def feed(self, chunk: bytes) -> list[bytes]:
@@ -268,10 +265,10 @@ class _AudioCheck:
 
     def _check_head(self) -> None:
         head = self.head
-        if self.fmt == "mp3" and not (head.startswith(b"ID3") or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)):
-            raise self._malformed("no ID3 tag or MPEG frame sync")
+        if self.fmt == "mp3" and not is_mp3(head):
+            raise self._malformed("no ID3 tag or MPEG Layer III frame")
         if self.fmt == "wav":
-            if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            if not is_wav(head):
                 raise self._malformed("no RIFF/WAVE header")
             rate = int.from_bytes(head[24:28], "little")
             if head[12:16] == b"fmt " and rate != self.rate:
@@ -308,24 +305,3 @@ def _message(response: httpx.Response) -> str:
 def _names_missing_voice(message: str) -> bool:
     lowered = message.lower()
     return "not found" in lowered and any(word in lowered for word in ("reference", "model", "voice"))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header, either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _media_type(filename: str) -> str:
-    return mimetypes.guess_type(filename)[0] or "application/octet-stream"

@@ -308,8 +308,15 @@ async function speak() {
   }
 }
 
+/** "My voice" -> "My voice 2" -> "My voice 3": the last attempt's avatar keeps its name. */
+function nextName(name) {
+  const match = name.match(/^(.*?)(?: (\d+))?$/);
+  return `${match[1]} ${match[2] ? Number(match[2]) + 1 : 2}`.slice(0, 64);
+}
+
 async function recordAgain() {
   state.run += 1;
+  if (state.avatarId) $("avatar-name").value = nextName($("avatar-name").value.trim() || "My voice");
   await recorder.stop();
   await consentRecorder.stop();
   state.urls.forEach((url) => URL.revokeObjectURL(url));
