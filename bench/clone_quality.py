@@ -74,14 +74,25 @@ kokoro_stock_voice                  | 0.584 | 3.32 | 0.000 | 4x3 | Kokoro-82M in
 kokoro_style_search_110cpu_s        | 0.688 | 3.14 | 0.000 | 4x3 | Kokoro, 256-d style vector by evolution strategy, fitness = GE2E cosine to the enrollment clips only (~50 evaluations, 110 CPU-s); worst speaker 0.59
 kokoro_style_search_57s_wall        | 0.631 | 3.21 | 0.049 | 4x3 | same search in a real 57 s wall-clock enrollment on a loaded 2-core machine (~20 evaluations)
 kokoro_voice_mix_10d                | 0.635 | 3.00 | 0.037 | 4x3 | Kokoro, 10 mixing weights of the 5 shipped voices, same fitness
+knob_choice_by_fitness_1998        | 0.565 | -    | -     | 1x5 | session 2: conversion strength picked per speaker by GE2E fitness on enrollment renditions (7 grid points, 1998 only; held-out range 0.527-0.573): weak signal
+f0_raise_by_resampling_1998        | 0.549 | -    | -     | 1x5 | session 2: F0 raised by resampling x1 / x1.15 / x1.3 on 1998: 0.549 / 0.522 / 0.513, fitness also picks x1
+identity_eq_fixed                  | 0.675 | 3.19 | 0.052 | 4x10 | session 2: + a fixed 12-band mel EQ (+-12 dB) fitted by backprop through GE2E to the enrollment clips; worst 0.592 (1998); +13-28 s enrollment
+identity_eq_dynamic_12db           | 0.723 | 2.92 | 0.152 | 4x10 | session 2: + frame-varying EQ (+-12 dB) driven by each frame's spectral shape; worst 0.649 (1998) at 24 % WER
+identity_eq_fixed_plus_dynamic_6db | 0.719 | 3.10 | 0.074 | 4x10 | session 2 best: fixed +-12 dB + frame-varying +-6 dB; worst 0.634 (1998, WER 12 %); fit 26-63 s on top of enrollment (60 s budget exceeded)
+..._official_protocol              | 0.707 | 3.15 | 0.097 | 4x5 | same route through this bench's run() (fresh Piper, fresh enrollment): worst 0.608 (1998), 3331 WER 21.6 %, enrollment 86-118 s for 31-44 s of audio (loaded machine)
+..._faster_fit                     | 0.703 | 3.11 | 0.074 | 4x10 | 16 partials per step, 30 steps: worst 0.603 (1998); enrollment 47-60 s for 42-44 s of audio
 """  # noqa: E501
 #: Routes whose settings were chosen with the speaker encoder (on enrollment clips 0-4 only).
-_ENCODER_FIT = {"kokoro_style_search_110cpu_s", "kokoro_style_search_57s_wall", "kokoro_voice_mix_10d"}
+_ENCODER_FIT = {
+    "kokoro_style_search_110cpu_s", "kokoro_style_search_57s_wall", "kokoro_voice_mix_10d",
+    "knob_choice_by_fitness_1998", "f0_raise_by_resampling_1998", "identity_eq_fixed", "identity_eq_dynamic_12db",
+    "identity_eq_fixed_plus_dynamic_6db", "..._official_protocol", "..._faster_fit",
+}
 ROUTES = [
     {
         "route": route,
         "secs": float(secs),
-        "dnsmos": float(mos),
+        "dnsmos": None if mos == "-" else float(mos),
         "wer": None if wer == "-" else float(wer),
         "n": n,
         "encoder_fit": route in _ENCODER_FIT,
