@@ -75,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("text", help="the text, or - to read it from standard input")
     say.set_defaults(handler=_say)
 
+    detect = sub.add_parser("detect", help="does a file carry our watermark? (exit 0 yes, 1 no, 2 unreadable)")
+    detect.add_argument("--json", action="store_true", help="print the result as JSON")
+    detect.add_argument("file", metavar="FILE", help="audio file (WAV, FLAC, OGG, MP3...)")
+    detect.set_defaults(handler=_detect)
+
     avatars = sub.add_parser("avatars", help="list, show or delete avatars")
     avatars_sub = avatars.add_subparsers(metavar="ACTION", required=True)
     avatars_sub.add_parser("list", help="all avatars").set_defaults(handler=_avatars_list)
@@ -89,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes on this port (default 1); more than one needs VOICE_AVATAR_REDIS_URL",
+    )
     serve.set_defaults(handler=_serve)
     sub.add_parser("worker", help="run queued jobs from Redis (needs VOICE_AVATAR_REDIS_URL)").set_defaults(
         handler=_worker
@@ -201,6 +212,25 @@ def _say(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _detect(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar import watermark
+    from voice_avatar.audio import load_audio
+
+    audio = load_audio(args.file)
+    avatars = {r.id: r.name for r in _store(settings).list()}  # local avatars the mark may name
+    found = watermark.detect(audio, avatar_ids=list(avatars))
+    if args.json:
+        keys = ("found", "confidence", "score", "service", "avatar_id", "speed")
+        result = {k: getattr(found, k) for k in keys} | {"avatar_name": avatars.get(found.avatar_id or "")}
+        print(json.dumps({"watermarked" if k == "found" else k: v for k, v in result.items()}))
+    elif found.found:
+        named = f", avatar {avatars[found.avatar_id]!r} ({found.avatar_id})" if found.avatar_id else ""
+        print(f"watermarked by {found.service} (confidence {found.confidence:.6f}, score {found.score}){named}")
+    else:
+        print(f"no watermark found (score {found.score}, under the detection threshold)")
+    return 0 if found.found else 1
+
+
 def _avatars_list(args: argparse.Namespace, settings: Settings) -> int:
     records = _store(settings).list()
     if not records:
@@ -234,7 +264,35 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from voice_avatar.service.app import create_app
 
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1 and not settings.redis_url:
+        # Embedded mode runs enrollments on a thread of the API process and resumes pending ones at
+        # start-up: several processes would each resume (and fit) the same avatar.
+        raise InputError("--workers above 1 needs VOICE_AVATAR_REDIS_URL (embedded mode is one process)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.workers > 1:
+        # One port, N processes: one process uses about one core (the GIL, and Piper runs one
+        # sentence at a time per process). Each builds its own app from the same environment.
+        import socket
+
+        from uvicorn.supervisors import Multiprocess
+
+        config = uvicorn.Config(
+            "voice_avatar.service.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="info",
+        )
+        bound = config.bind_socket()
+        # uvicorn binds with proto 0, so asyncio leaves Nagle on for accepted connections and each
+        # keep-alive request waits ~40 ms for a delayed ACK (uvicorn issue #3149): say it is TCP.
+        listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+        listener.set_inheritable(True)
+        Multiprocess(config, sockets=[listener]).run()
+        return 0
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 

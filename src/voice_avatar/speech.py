@@ -21,5 +21,5 @@ def say(store: AvatarStore, avatar: str, text: str, fmt: str = "wav") -> bytes:
         raise InputError(
             f"the text is {len(utterance.spoken)} characters after normalisation; the limit is {MAX_CHARS}"
         )
-    audio = LocalCloneEngine().synthesize(utterance.spoken, load_profile(store, record))
+    audio = LocalCloneEngine().synthesize(utterance.spoken, load_profile(store, record), avatar_id=record.id)
     return utterance.encoded(audio)

@@ -4,6 +4,10 @@ A provider's failure is handled as its class says (see `engines.cloud.base.Actio
 once when the provider asks us to wait briefly, the provider voice re-created once when it went
 missing, our caller told when their request was wrong, and otherwise the next engine tried.
 Each engine has a circuit breaker, so a provider that keeps failing is skipped at once.
+
+Whole cloud audio is decoded, watermarked (`voice_avatar.watermark`, naming the avatar) and
+encoded again, which costs MP3 a second lossy generation. Streamed cloud audio is relayed as the
+provider sends it, so it carries no mark of ours: marking it would mean holding pieces back.
 """
 
 from __future__ import annotations
@@ -13,13 +17,22 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 from sqlalchemy import delete, select
 
-from voice_avatar.audio import load_audio
+from voice_avatar import watermark
+from voice_avatar.audio import Audio, load_audio
 from voice_avatar.db import ProviderVoice
 from voice_avatar.engines.breaker import CircuitBreaker
-from voice_avatar.engines.cloud.base import CLOUD_FORMATS, Action, CloudEngine, ProviderError, Sample
-from voice_avatar.errors import EngineError, InputError
+from voice_avatar.engines.cloud.base import (
+    CLOUD_FORMATS,
+    Action,
+    CloudEngine,
+    ProviderError,
+    ProviderServerError,
+    Sample,
+)
+from voice_avatar.errors import AudioDecodeError, EngineError, InputError
 from voice_avatar.routing import LOCAL, Route
 from voice_avatar.speaking import Utterance, Voices
 from voice_avatar.store import AvatarRecord, AvatarStore
@@ -97,16 +110,21 @@ class EngineRouter:
             return Spoken(
                 route.engine, route.reason, False, pieces=self._cloud_stream(store, record, utterance, engine)
             )
-        data = self._with_recovery(store, record, engine, lambda voice: self._cloud_whole(engine, voice, utterance))
+        data = self._with_recovery(
+            store, record, engine, lambda voice: self._cloud_whole(engine, voice, utterance, record.id)
+        )
         self.voices.cache.set(self.voices.key(record, utterance, engine.name), data)
         return Spoken(route.engine, route.reason, False, data=data)
 
-    def _cloud_whole(self, engine: CloudEngine, voice_id: str, utterance: Utterance) -> bytes:
+    def _cloud_whole(
+        self, engine: CloudEngine, voice_id: str, utterance: Utterance, avatar_id: str | None = None
+    ) -> bytes:
+        """The provider's audio, watermarked, in the format asked (ogg/flac from the provider's wav)."""
         fmt = utterance.fmt if utterance.fmt in CLOUD_FORMATS else "wav"
-        data = engine.synthesize(utterance.spoken, voice_id, fmt, utterance.speed, utterance.rate or CLOUD_RATE)
-        if fmt == utterance.fmt:
-            return data
-        return utterance.encoded(load_audio(data, name=f"{engine.name} audio"))  # ogg/flac from the provider's wav
+        rate = utterance.rate or CLOUD_RATE
+        data = engine.synthesize(utterance.spoken, voice_id, fmt, utterance.speed, rate)
+        audio = _decoded(data, fmt, rate, engine.name)
+        return utterance.encoded(watermark.embed(audio, watermark.Payload.for_avatar(avatar_id)))
 
     def _cloud_stream(
         self, store: AvatarStore, record: AvatarRecord, utterance: Utterance, engine: CloudEngine
@@ -176,3 +194,15 @@ class EngineRouter:
                 log.warning("could not delete %s voice %s: %s", row.engine, row.voice_id, error)
         with store.sessions.begin() as session:
             session.execute(delete(ProviderVoice).where(ProviderVoice.avatar_id == record.id))
+
+
+def _decoded(data: bytes, fmt: str, rate: int, provider: str) -> Audio:
+    """Provider audio as samples; audio we cannot decode is the provider's failure (fail over)."""
+    try:
+        if fmt == "pcm":
+            if not data or len(data) % 2:
+                raise AudioDecodeError(f"{provider} audio", "not 16-bit pcm")
+            return Audio(np.frombuffer(data, "<i2").astype(np.float32) / 32768.0, rate)
+        return load_audio(data, name=f"{provider} audio")
+    except AudioDecodeError as error:
+        raise ProviderServerError(provider, f"sent audio we cannot decode ({error.reason})") from error

@@ -32,13 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="voice-avatar", version=__version__, lifespan=lifespan)
     from voice_avatar.service.errors import install_error_handlers
     from voice_avatar.service.routes_avatars import router as avatars
+    from voice_avatar.service.routes_detect import router as detect
     from voice_avatar.service.routes_experiments import router as experiments
     from voice_avatar.service.routes_ops import router as ops
     from voice_avatar.service.routes_speech import router as speech
     from voice_avatar.service.routes_web import router as web
 
     install_error_handlers(app)
-    for router in (avatars, speech, ops, experiments, web):
+    for router in (avatars, speech, ops, experiments, web, detect):
         app.include_router(router)
     return app
 

@@ -1,9 +1,15 @@
-"""The local clone engine: Piper for fluent speech, a fitted filter for the speaker's voice."""
+"""The local clone engine: Piper for fluent speech, a fitted filter for the speaker's voice.
+
+What it returns to callers carries the watermark (`voice_avatar.watermark`) naming the avatar:
+the whole text is marked once, a streamed sentence on its own. `synthesize_raw` (stock Piper, the
+quality floor that conversions are compared against) is not marked: it is never served.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from voice_avatar import watermark
 from voice_avatar.audio import Audio
 from voice_avatar.engines import piper_voice
 from voice_avatar.engines.local import features, shaping
@@ -29,12 +35,22 @@ class LocalCloneEngine:
         """Plain Piper `joe`: the floor every conversion is measured against."""
         return self._join([piper_voice.synthesize(s) for s in _sentences(text)])
 
-    def synthesize(self, text: str, profile: VoiceProfile, speed: float = 1.0) -> Audio:
-        """`text` in the profile's voice, one sentence at a time; `speed` 2.0 talks twice as fast."""
-        return self._join([self.synthesize_sentence(s, profile, speed) for s in _sentences(text)])
+    def synthesize(self, text: str, profile: VoiceProfile, speed: float = 1.0, avatar_id: str | None = None) -> Audio:
+        """`text` in the profile's voice, one sentence at a time; `speed` 2.0 talks twice as fast.
 
-    def synthesize_sentence(self, sentence: str, profile: VoiceProfile, speed: float = 1.0) -> Audio:
-        """One sentence (the unit of streaming); empty audio when it has nothing to pronounce."""
+        The joined audio is watermarked once, naming `avatar_id`, so that the mark runs unbroken.
+        """
+        joined = self._join([self._converted(s, profile, speed) for s in _sentences(text)])
+        return watermark.embed(joined, watermark.Payload.for_avatar(avatar_id))
+
+    def synthesize_sentence(
+        self, sentence: str, profile: VoiceProfile, speed: float = 1.0, avatar_id: str | None = None
+    ) -> Audio:
+        """One sentence (the unit of streaming), watermarked on its own; empty when it has nothing to say."""
+        audio = self._converted(sentence, profile, speed)
+        return watermark.embed(audio, watermark.Payload.for_avatar(avatar_id)) if len(audio.samples) else audio
+
+    def _converted(self, sentence: str, profile: VoiceProfile, speed: float) -> Audio:
         spoken = piper_voice.synthesize(sentence, length_scale=profile.length_scale / speed)
         if len(spoken.samples) <= shaping.N_FFT:  # punctuation alone makes no sound to convert
             return Audio(np.zeros(0, np.float32), spoken.sample_rate)
