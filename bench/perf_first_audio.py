@@ -1,17 +1,20 @@
 """Time to first audio of a streamed message, against raw Piper saying only the first sentence.
 
 Starts the service in this process (embedded mode, real uvicorn on loopback), enrolls one dev
-speaker through the API (then moves the user to premium: unlimited messages), then streams 4-sentence messages
-(`POST /v1/avatars/{id}/speech`, `stream: true`, pcm). Every repetition changes the last sentence,
-so each is a cache miss with the same first sentence. In the same loop, interleaved so both see
-the same machine load, it times the reference: `piper_voice.synthesize` of the message's first
-sentence (stock voice, nothing else), and the clone engine on the first streamed piece (the
-part of the time that is synthesis; the rest is HTTP, auth, quota and the database).
+speaker through the API (then moves the user to premium: unlimited messages), then streams
+4-sentence messages (`POST /v1/avatars/{id}/speech`, `stream: true`, pcm). Every repetition
+changes the last sentence, so each is a cache miss with the same first sentence. In the same
+loop, interleaved so all see the same machine load, it times the reference:
+`piper_voice.synthesize` of the message's first sentence (stock voice, nothing else), and the
+clone engine on the first streamed piece (the part of the time that is synthesis; the rest is
+HTTP, auth, quota and the database).
 
 Two messages: one whose first sentence has a clause (the streaming split sends that clause
-first) and one whose first sentence has none (nothing to cut: the whole sentence comes first).
-Also reports playback stalls: a client that starts playing at the first byte, waiting whenever
-the next piece is late. Targets: median first audio <= 1.5x the reference, and < 400 ms.
+first) and one whose first sentence has none (nothing to cut: the whole sentence comes first);
+and the first again as it was streamed before the first piece was shortened (first piece up to
+80 characters, so that sentence whole), for the before/after in the same run. Also reports
+playback stalls: a client that starts playing at the first byte, waiting whenever the next
+piece is late. Targets: median first audio <= 1.5x the reference, and < 400 ms.
 
     nice .venv/bin/python bench/perf_first_audio.py [--reps 9]   # writes bench/results/perf_first_audio.json
 """
@@ -22,6 +25,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,6 +34,7 @@ from perf_common import SAMPLES, git_sha, loadavg, machine, ms_stats, upload, wa
 from standins.server import running_server
 from test_api import make_settings, new_user
 
+from voice_avatar import speaking
 from voice_avatar.accounts import set_tier
 from voice_avatar.engines import piper_voice
 from voice_avatar.engines.local import LocalCloneEngine
@@ -50,7 +56,24 @@ MESSAGES = {
         "Dinner with Sam is at seven thirty tonight. It looks like rain after {time}, so take an umbrella."
     ),
 }
+#: (message, first_piece_chars): the service as it is, and the first message as it was streamed
+#: before the first piece was shortened (80 was `split_for_streaming`'s default).
+CASES = {
+    "clause_first": (MESSAGES["clause_first"], FIRST_PIECE_CHARS),
+    "no_clause_first": (MESSAGES["no_clause_first"], FIRST_PIECE_CHARS),
+    "clause_first_before_change": (MESSAGES["clause_first"], 80),
+}
 TARGET_RATIO, TARGET_MS = 1.5, 400
+
+
+@contextmanager
+def _first_piece_chars(chars: int) -> Iterator[None]:
+    """The server runs in this process: set how long its streams' first piece may be."""
+    saved, speaking.FIRST_PIECE_CHARS = speaking.FIRST_PIECE_CHARS, chars
+    try:
+        yield
+    finally:
+        speaking.FIRST_PIECE_CHARS = saved
 
 
 def _text(template: str, rep: int) -> str:
@@ -100,39 +123,57 @@ def main() -> None:
             set_tier(session, user_id, "premium", plans=settings.tiers)  # unlimited messages
         store = open_store(settings, user_id)
         profile = load_profile(store, store.get(avatar["id"]))
+        result["profile_length_scale"] = round(float(profile.length_scale), 3)  # > 1: speaks slower than Piper
         result["loadavg_before"] = loadavg()
-        for name, template in MESSAGES.items():
+        cases = {}
+        for name, (template, first_chars) in CASES.items():
             spoken = normalize_for_speech(_text(template, 0))
-            first_sentence = split_sentences(spoken)[0]
-            first_piece = split_for_streaming(spoken, first_max_chars=FIRST_PIECE_CHARS)[0]
-            _stream(client, avatar["id"], auth, _text(template, 100))  # warm up this path once
-            rows = []
-            for rep in range(1, args.reps + 1):
+            cases[name] = {
+                "template": template,
+                "first_chars": first_chars,
+                "first_sentence": split_sentences(spoken)[0],
+                "first_piece": split_for_streaming(spoken, first_max_chars=first_chars)[0],
+                "offset": 50 * list(CASES).index(name),  # each case its own texts: all misses
+                "rows": [],
+            }
+            with _first_piece_chars(first_chars):
+                _stream(client, avatar["id"], auth, _text(template, 1000 + cases[name]["offset"]))  # warm up
+        for rep in range(1, args.reps + 1):  # the cases take turns, so all see the same machine load
+            for name, case in cases.items():
                 t0 = time.perf_counter()
-                raw = piper_voice.synthesize(first_sentence)
+                raw = piper_voice.synthesize(case["first_sentence"])
                 t1 = time.perf_counter()
-                engine.synthesize_sentence(first_piece, profile)
+                engine.synthesize_sentence(case["first_piece"], profile)
                 t2 = time.perf_counter()
-                streamed = _stream(client, avatar["id"], auth, _text(template, rep))
-                rows.append(
+                piper_voice.synthesize(case["first_piece"], length_scale=profile.length_scale)
+                t3 = time.perf_counter()
+                with _first_piece_chars(case["first_chars"]):
+                    streamed = _stream(client, avatar["id"], auth, _text(case["template"], rep + case["offset"]))
+                case["rows"].append(
                     {
                         "raw_piper_first_sentence_s": round(t1 - t0, 4),
                         "raw_piper_audio_s": round(len(raw.samples) / raw.sample_rate, 2),
                         "clone_first_piece_inprocess_s": round(t2 - t1, 4),
+                        "piper_first_piece_at_profile_pace_s": round(t3 - t2, 4),
                         **{k: round(v, 4) if isinstance(v, float) else v for k, v in streamed.items()},
                     }
                 )
-                print(name, rows[-1], flush=True)
+                print(name, case["rows"][-1], flush=True)
+        for name, case in cases.items():
+            rows = case["rows"]
             first = [r["first_s"] for r in rows]
             reference = [r["raw_piper_first_sentence_s"] for r in rows]
             inprocess = [r["clone_first_piece_inprocess_s"] for r in rows]
             ratio = statistics.median(first) / statistics.median(reference)
             result[name] = {
-                "first_sentence": first_sentence,
-                "first_streamed_piece": first_piece,
+                "first_piece_chars": case["first_chars"],
+                "first_sentence": case["first_sentence"],
+                "first_streamed_piece": case["first_piece"],
                 "first_audio": ms_stats(first),
                 "reference_raw_piper_first_sentence": ms_stats(reference),
                 "clone_first_piece_in_process": ms_stats(inprocess),
+                # Piper alone on the first piece at the speaker's pace: the clone minus its filter.
+                "piper_first_piece_at_profile_pace": ms_stats([r["piper_first_piece_at_profile_pace_s"] for r in rows]),
                 "service_overhead_median_ms": round(
                     (statistics.median(first) - statistics.median(inprocess)) * 1000, 1
                 ),
@@ -147,7 +188,7 @@ def main() -> None:
         result["loadavg_after"] = loadavg()
     result["targets"] = {"ratio_to_raw_piper_first_sentence": TARGET_RATIO, "first_audio_ms": TARGET_MS}
     path = write_result("perf_first_audio", result)
-    for name in MESSAGES:
+    for name in CASES:
         r = result[name]
         print(
             f"{name}: first audio p50 {r['first_audio']['p50_ms']} ms (p90 {r['first_audio']['p90_ms']}) vs raw "
