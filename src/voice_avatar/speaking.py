@@ -28,7 +28,7 @@ STREAMABLE = ("mp3", "wav", "pcm")
 SPEED_RANGE = (0.25, 4.0)
 #: A streamed message's first sentence longer than this is cut at a clause, so the first audio
 #: comes from a shorter piece (see `split_for_streaming`): "Good morning," is ready in about
-#: 0.45x the time of "Good morning, here is your briefing for today." (bench/perf_first_audio.py).
+#: 0.4x the time of "Good morning, here is your briefing for today." (bench/perf_first_audio.py).
 FIRST_PIECE_CHARS = 40
 #: How a piece cut at a clause ends (`text.sentences` cuts after these).
 _CLAUSE_MARKS = (",", ";", ":", "-", "\u2013", "\u2014")

@@ -48,7 +48,7 @@ def wait_until_done(client: TestClient | httpx.Client, avatar_id: str, auth: dic
     while time.monotonic() < deadline:
         body = client.get(f"/v1/avatars/{avatar_id}", headers=auth).json()
         seen_progress.add(body["progress"])
-        if body["status"] in ("failed", "rejected") or body["stage"] == "done":  # ready: after pre-generation
+        if body["status"] in ("failed", "rejected") or (body["status"] == "ready" and body["stage"] == "done"):
             body["seen_progress"] = sorted(seen_progress)
             return body
         time.sleep(0.5)
