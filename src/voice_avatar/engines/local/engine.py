@@ -14,6 +14,7 @@ from voice_avatar.audio import Audio
 from voice_avatar.engines import piper_voice
 from voice_avatar.engines.local import features, shaping
 from voice_avatar.engines.local.mapping import warp_envelope
+from voice_avatar.engines.local.parallel import in_halves
 from voice_avatar.engines.local.profile import VoiceProfile
 from voice_avatar.errors import InputError
 from voice_avatar.text import split_sentences
@@ -66,11 +67,18 @@ class LocalCloneEngine:
 
 
 def convert(spoken: Audio, profile: VoiceProfile) -> Audio:
-    """Piper's speech filtered towards the profile's voice, at Piper's rate and full band."""
-    frames = features.analyze(spoken.at_rate(features.RATE).samples)
-    target = profile.envelope_map.exaggerated(features.encode(warp_envelope(frames.sp, profile.warp)))
-    gain_db = shaping.envelope_gain_db(features.encode(frames.sp), target)
-    out = shaping.apply(spoken.samples, spoken.sample_rate, gain_db, frames.f0)
+    """Piper's speech filtered towards the profile's voice, at Piper's rate and full band.
+
+    The speaker's envelope is computed only at the filter's own frames (every 11.6 ms), not on
+    WORLD's 5 ms grid: the same filter for less than half the analysis and mapping work.
+    """
+    spec = shaping.spectrum(spoken.samples, spoken.sample_rate)
+    frames = features.analyze_at(spoken.at_rate(features.RATE).samples, spec.times)
+    source = in_halves(features.encode, frames.sp)
+    warped = in_halves(lambda sp: features.encode(warp_envelope(sp, profile.warp)), frames.sp)
+    target = profile.envelope_map.exaggerate(warped, in_halves(profile.envelope_map, warped))
+    gain_db = shaping.envelope_gain_db(source, target)
+    out = shaping.apply(spec, spoken.sample_rate, gain_db, frames.f0)
     peak = float(np.abs(out).max())
     return Audio(out * (PEAK / peak) if peak > 0 else out, spoken.sample_rate)
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voice_avatar.engines.local.parallel import in_halves
+
 with warnings.catch_warnings():  # pyworld 0.3.5 imports the deprecated pkg_resources
     warnings.simplefilter("ignore")
     import pyworld
@@ -52,6 +54,26 @@ def analyze(samples16k: np.ndarray) -> Frames:
     f0 = pyworld.stonemask(x, f0, t, RATE)
     sp = pyworld.cheaptrick(x, f0, t, RATE, fft_size=FFT_SIZE)
     return Frames(f0, sp)
+
+
+def analyze_at(samples16k: np.ndarray, times: np.ndarray) -> Frames:
+    """Like `analyze`, but with F0 and envelope only at `times` (seconds), e.g. a filter's STFT frames.
+
+    F0 is tracked on the 5 ms grid (dio needs the context) and taken from the nearest frame;
+    stonemask and CheapTrick, which work frame by frame, then run only where they are needed,
+    the two halves of the frames on the two threads of `in_halves`.
+    """
+    x = samples16k.astype(np.float64)
+    f0, t = pyworld.dio(x, RATE, f0_floor=60.0, f0_ceil=500.0, frame_period=FRAME_MS, speed=4)
+    nearest = np.clip(np.round(np.asarray(times) * 1000.0 / FRAME_MS).astype(int), 0, len(f0) - 1)
+
+    def refine(f0_part: np.ndarray, t_part: np.ndarray) -> np.ndarray:
+        f0_part = pyworld.stonemask(x, np.ascontiguousarray(f0_part), np.ascontiguousarray(t_part), RATE)
+        sp = pyworld.cheaptrick(x, f0_part, np.ascontiguousarray(t_part), RATE, fft_size=FFT_SIZE)
+        return np.concatenate([f0_part[:, None], sp], axis=1)
+
+    both = in_halves(refine, f0[nearest], t[nearest])
+    return Frames(both[:, 0].copy(), np.ascontiguousarray(both[:, 1:]))
 
 
 def encode(sp: np.ndarray) -> np.ndarray:

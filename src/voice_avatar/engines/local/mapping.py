@@ -78,5 +78,10 @@ class DeltaKnn:
         consonants); scaling only the mean (the speaker's average timbre) keeps most of
         the gain and none of the errors.
         """
-        delta = self(coded) - coded
+        return self.exaggerate(coded, self(coded))
+
+    @staticmethod
+    def exaggerate(coded: np.ndarray, moved: np.ndarray) -> np.ndarray:
+        """`exaggerated` from the map's output `moved` (which can be computed in parts)."""
+        delta = moved - coded
         return coded + delta + (STATIC_EXAGGERATION - 1.0) * delta.mean(axis=0)

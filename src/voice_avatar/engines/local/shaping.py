@@ -13,13 +13,16 @@ Two time-varying gains are applied in one STFT pass at Piper's rate:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import istft, stft
 
 from voice_avatar.engines.local import features
+from voice_avatar.engines.local.parallel import in_halves
 
-#: Envelope gains are smoothed over this many 5 ms frames and limited to +-GAIN_LIMIT_DB.
+#: Envelope gains are smoothed over this many STFT frames (HOP apart) and limited to +-GAIN_LIMIT_DB.
 GAIN_SMOOTH_FRAMES = 3
 GAIN_LIMIT_DB = 24.0
 HARMONIC_BAND_HZ = 600.0
@@ -35,11 +38,15 @@ HOP = 256
 
 
 def envelope_gain_db(source_coded: np.ndarray, target_coded: np.ndarray) -> np.ndarray:
-    """Amplitude gain in dB (frames x envelope bins) from one coded envelope to the other."""
+    """Amplitude gain in dB (frames x envelope bins) from one coded envelope to the other.
+
+    Decoding is linear up to its final exponential, so the ratio of two decoded envelopes is
+    the decoded difference of the codes: one decode instead of two, the same gain to 1e-13 dB.
+    """
     tiny = np.finfo(np.float64).tiny
+    ratio = in_halves(features.decode, target_coded - source_coded)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        target = np.clip(features.decode(target_coded), tiny, None)
-        gain = 10.0 * (np.log10(target) - np.log10(np.clip(features.decode(source_coded), tiny, None)))
+        gain = 10.0 * np.log10(np.clip(ratio, tiny, None))
     # A profile fitted on poor audio can map far outside the range of speech: never emit NaN.
     gain = np.nan_to_num(gain, nan=0.0, posinf=GAIN_LIMIT_DB, neginf=-GAIN_LIMIT_DB)
     gain = uniform_filter1d(gain, GAIN_SMOOTH_FRAMES, axis=0)
@@ -59,18 +66,31 @@ def harmonic_mask(freqs: np.ndarray, f0: np.ndarray) -> np.ndarray:
     return np.where(f0[None, :] > 0, mask, 1.0)
 
 
-def apply(samples: np.ndarray, rate: int, gain_db: np.ndarray, f0: np.ndarray) -> np.ndarray:
-    """`samples` filtered by the per-frame envelope gain and the harmonic mask.
+@dataclass(frozen=True)
+class Spectrum:
+    """Piper's waveform as STFT frames; the analysis runs at `times` so each frame has its own gain."""
 
-    `gain_db` and `f0` are on WORLD's 5 ms grid with envelope bins from 0 to 8 kHz; above
+    freqs: np.ndarray
+    times: np.ndarray
+    values: np.ndarray
+    length: int
+
+
+def spectrum(samples: np.ndarray, rate: int) -> Spectrum:
+    freqs, times, values = stft(samples, fs=rate, nperseg=N_FFT, noverlap=N_FFT - HOP)
+    return Spectrum(freqs, times, values, len(samples))
+
+
+def apply(spec: Spectrum, rate: int, gain_db: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    """The waveform filtered by the per-frame envelope gain and the harmonic mask.
+
+    `gain_db` and `f0` have one row per STFT frame, envelope bins from 0 to 8 kHz; above
     8 kHz the gain at the top of the analysed band is held.
     """
-    freqs, times, spectrum = stft(samples, fs=rate, nperseg=N_FFT, noverlap=N_FFT - HOP)
     bins = np.arange(gain_db.shape[1]) * features.RATE / features.FFT_SIZE
-    frame = np.clip(np.round(times * 1000.0 / features.FRAME_MS).astype(int), 0, len(gain_db) - 1)
     # top 200 Hz of the 16 kHz copy sit in its resampling filter's roll-off: hold the gain below
-    capped = np.minimum(freqs, bins[-1] - 200.0)
-    gains = np.stack([np.interp(capped, bins, g) for g in gain_db[frame]], axis=1)
-    shaped = spectrum * 10.0 ** (gains / 20.0) * harmonic_mask(freqs, f0[frame])
+    capped = np.minimum(spec.freqs, bins[-1] - 200.0)
+    gains = np.stack([np.interp(capped, bins, g) for g in gain_db], axis=1)
+    shaped = spec.values * 10.0 ** (gains / 20.0) * harmonic_mask(spec.freqs, f0)
     _, out = istft(shaped, fs=rate, nperseg=N_FFT, noverlap=N_FFT - HOP)
-    return out[: len(samples)].astype(np.float32)
+    return out[: spec.length].astype(np.float32)
