@@ -122,6 +122,8 @@ def check_cost_alerts(
         )
         if event is None:
             return []
+    if not event.cost_usd:  # a free message (a cache hit) takes no total across a threshold
+        return []
     user_after = _money(
         session.scalar(select(func.sum(UsageEvent.cost_usd)).where(UsageEvent.user_id == user.id, *in_day))
     )

@@ -141,3 +141,26 @@ def test_naive_datetimes_are_refused(session_factory: SessionFactory) -> None:
     user = _user(session_factory)
     with pytest.raises(ValueError, match="naive"):
         reserve_message(session_factory, user, 10, datetime(2025, 1, 1), plans=PLANS)
+
+
+def test_the_reservation_reports_the_month_cost_kept_equal_to_the_ledger(session_factory: SessionFactory) -> None:
+    """Routing reads the month's cost from the reservation; it must equal the ledger's sum, to the micro-dollar."""
+    from decimal import Decimal
+
+    from voice_avatar.billing import month_usage, record_usage
+
+    rates = {"local": Decimal("0.0002"), "elevenlabs": Decimal("0.22")}
+    user = _user(session_factory, "premium")
+    assert reserve_message(session_factory, user, 10, JAN, plans=PLANS).month_cost_usd == 0
+    with session_factory.begin() as session:
+        for engine, chars, hit in (("elevenlabs", 137, False), ("local", 999, False), ("elevenlabs", 50, True)):
+            record_usage(
+                session, user=user, engine=engine, characters=chars, cache_hit=hit, latency_ms=1, now=JAN, rates=rates
+            )
+        record_usage(session, user=user, engine="elevenlabs", characters=400, cache_hit=False, latency_ms=1,
+                     now=FEB, rates=rates)  # another month: not in January's total
+    with session_factory() as session:
+        ledger = month_usage(session, user, "2025-01")["cost_usd"]
+    assert ledger == Decimal("0.030140") + Decimal("0.000200")
+    assert reserve_message(session_factory, user, 10, JAN, plans=PLANS).month_cost_usd == ledger
+    assert reserve_message(session_factory, user, 10, FEB, plans=PLANS).month_cost_usd == Decimal("0.088")

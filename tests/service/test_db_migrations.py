@@ -43,3 +43,33 @@ def test_plain_postgres_urls_get_the_psycopg_driver() -> None:
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("postgres://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_migration_0003_fills_the_month_cost_from_the_existing_ledger(empty_database_url: str) -> None:
+    """Months billed before 0003 must keep their cost for the cost ceiling: the counter starts at the ledger's sum."""
+    from alembic import command
+
+    from voice_avatar.db.migrate import alembic_config
+
+    engine = create_engine_for(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0002")
+            connection.exec_driver_sql(
+                "INSERT INTO users (id, name, tier, is_admin, created_at) VALUES ('u1', 'Ann', 'premium', false, '2025-01-02')"
+            )
+            connection.exec_driver_sql(
+                "INSERT INTO quota_counters (user_id, period, messages, characters) VALUES ('u1', '2025-01', 3, 300)"
+            )
+            for cost in ("0.030140", "0.000200", "0.000000"):
+                connection.exec_driver_sql(
+                    "INSERT INTO usage_events (user_id, engine, characters, cost_usd, cache_hit, latency_ms, created_at,"
+                    f" period, route_reason) VALUES ('u1', 'elevenlabs', 100, {cost}, false, 1, '2025-01-03', '2025-01', '')"
+                )
+            command.upgrade(config, "head")
+            micro = connection.exec_driver_sql("SELECT cost_micro_usd FROM quota_counters").scalar()
+        assert micro == 30_340
+    finally:
+        engine.dispose()

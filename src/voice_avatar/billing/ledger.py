@@ -11,6 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from voice_avatar.billing.period import period_of, period_start
+from voice_avatar.billing.quota import add_cost
 from voice_avatar.db.models import UsageEvent, User
 from voice_avatar.db.types import MONEY_PLACES, utcnow
 from voice_avatar.settings import get_settings
@@ -54,7 +55,7 @@ def record_usage(
     rates: Rates | None = None,
     route_reason: str = "",
 ) -> UsageEvent:
-    """Add the message to the caller's transaction (flushed, not committed)."""
+    """Add the message to the caller's transaction (flushed, not committed), and its cost to the month's total."""
     moment = now or utcnow()
     event = UsageEvent(
         user_id=user.id,
@@ -70,6 +71,7 @@ def record_usage(
     )
     session.add(event)
     session.flush()
+    add_cost(session, user.id, event.period, event.cost_usd)
     return event
 
 

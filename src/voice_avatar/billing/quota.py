@@ -6,12 +6,17 @@ the WHERE clause on the row version left by the transaction it waited for).
 
 A cache hit is still a message: it is reserved and counted like any other, but it costs nothing
 (see `ledger.cost_usd`). The plan sells messages, not engine time.
+
+The same UPDATE returns the month's engine cost so far (the counter's running total, kept by
+`ledger.record_usage`), which routing needs for the plan's cost ceiling: a message costs one
+statement here, whatever the size of the ledger.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,9 +25,14 @@ from voice_avatar.billing.period import next_period_start, period_of
 from voice_avatar.billing.tiers import Plans, plan_for
 from voice_avatar.db.models import QuotaCounter, User
 from voice_avatar.db.session import SessionFactory
-from voice_avatar.db.types import utcnow
+from voice_avatar.db.types import MONEY_PLACES, utcnow
 from voice_avatar.db.upsert import insert_if_absent
 from voice_avatar.errors import QuotaExceeded
+
+#: Core statements on the table: the hot path needs no ORM bookkeeping for a counter bump.
+_COUNTERS = QuotaCounter.__table__
+#: The counter keeps cost in millionths of a dollar, the ledger's own precision (MONEY_PLACES).
+MICRO_PLACES = MONEY_PLACES
 
 
 @dataclass
@@ -33,6 +43,7 @@ class Reservation:
     period: str
     characters: int
     session_factory: SessionFactory = field(repr=False)
+    month_cost_usd: Decimal = Decimal(0)  # engine cost of the month before this message
     released: bool = False
 
 
@@ -67,22 +78,21 @@ def reserve_message(
             limit_value=plan.chars_per_message,
         )
     period = period_of(now or utcnow())
+    c = _COUNTERS.c
+    statement = (
+        update(_COUNTERS)
+        .where(c.user_id == user.id, c.period == period)
+        .values(messages=c.messages + 1, characters=c.characters + characters)
+        .returning(c.cost_micro_usd)
+    )
+    if plan.messages_per_month is not None:
+        statement = statement.where(c.messages < plan.messages_per_month)
     with session_factory.begin() as session:
-        insert_if_absent(
-            session,
-            QuotaCounter,
-            {"user_id": user.id, "period": period, "messages": 0, "characters": 0},
-            ["user_id", "period"],
-        )
-        statement = (
-            update(QuotaCounter)
-            .where(QuotaCounter.user_id == user.id, QuotaCounter.period == period)
-            .values(messages=QuotaCounter.messages + 1, characters=QuotaCounter.characters + characters)
-            .execution_options(synchronize_session=False)
-        )
-        if plan.messages_per_month is not None:
-            statement = statement.where(QuotaCounter.messages < plan.messages_per_month)
-        reserved = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        cost = session.execute(statement).scalar()
+        if cost is None:  # over the limit, or the month's first message: its row is made once
+            insert_if_absent(session, QuotaCounter, _empty_counter(user.id, period), ["user_id", "period"])
+            cost = session.execute(statement).scalar()
+        reserved = cost is not None
     if not reserved:
         assert plan.messages_per_month is not None
         resets_at = next_period_start(period).isoformat()
@@ -93,7 +103,31 @@ def reserve_message(
             limit_value=plan.messages_per_month,
             resets_at=resets_at,
         )
-    return Reservation(user_id=user.id, period=period, characters=characters, session_factory=session_factory)
+    return Reservation(
+        user_id=user.id,
+        period=period,
+        characters=characters,
+        session_factory=session_factory,
+        month_cost_usd=Decimal(cost).scaleb(-MICRO_PLACES),
+    )
+
+
+def add_cost(session: Session, user_id: str, period: str, cost_usd: Decimal) -> None:
+    """Add a delivered message's engine cost to the month's running total (in the caller's transaction)."""
+    micro = int((cost_usd * 10**MICRO_PLACES).to_integral_value())
+    if not micro:
+        return
+    c = _COUNTERS.c
+    statement = (
+        update(_COUNTERS).where(c.user_id == user_id, c.period == period).values(cost_micro_usd=c.cost_micro_usd + micro)
+    )
+    if session.execute(statement).rowcount == 0:  # type: ignore[attr-defined]
+        insert_if_absent(session, QuotaCounter, _empty_counter(user_id, period), ["user_id", "period"])
+        session.execute(statement)
+
+
+def _empty_counter(user_id: str, period: str) -> dict:
+    return {"user_id": user_id, "period": period, "messages": 0, "characters": 0, "cost_micro_usd": 0}
 
 
 def release(reservation: Reservation) -> None:

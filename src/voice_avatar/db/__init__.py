@@ -8,6 +8,7 @@ from voice_avatar.db.engine import create_engine_for, normalize_url
 from voice_avatar.db.migrate import head_revision, migrate
 from voice_avatar.db.models import (
     ApiKey,
+    AuditEvent,
     Avatar,
     AvatarStatus,
     Base,
@@ -22,6 +23,7 @@ from voice_avatar.db.session import SessionFactory, make_session_factory, sessio
 
 __all__ = [
     "ApiKey",
+    "AuditEvent",
     "Avatar",
     "AvatarStatus",
     "Base",

@@ -8,7 +8,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
+from voice_avatar.db.sqlite_writes import connection_factory
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+#: A PostgreSQL host that does not answer fails a request after this, instead of hanging it.
+PG_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -27,13 +31,21 @@ def create_engine_for(url: str | URL, **engine_kwargs: Any) -> Engine:
     """
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "sqlite":
+        # A restarted server leaves dead pooled connections: pre-ping replaces them, so the same
+        # process serves again once the database is back (while it is down, requests fail fast
+        # and the API answers 503 database_unavailable, see service/errors.py).
         engine_kwargs.setdefault("pool_pre_ping", True)
+        if parsed.get_backend_name() == "postgresql":
+            connect_args = engine_kwargs.get("connect_args", {})
+            engine_kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS, **connect_args}
         return create_engine(parsed, **engine_kwargs)
     database = parsed.database or ""
     in_memory = database in ("", ":memory:")
     if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, **engine_kwargs.pop("connect_args", {})}
+    if not in_memory:
+        connect_args.setdefault("factory", connection_factory(database, SQLITE_BUSY_TIMEOUT_SECONDS))
     engine = create_engine(parsed, connect_args=connect_args, **engine_kwargs)
     event.listen(engine, "connect", _sqlite_pragmas(wal=not in_memory))
     return engine

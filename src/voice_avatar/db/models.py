@@ -130,7 +130,10 @@ class UsageEvent(Base):
     """
 
     __tablename__ = "usage_events"
-    __table_args__ = (Index("ix_usage_events_user_period", "user_id", "period"),)
+    __table_args__ = (
+        Index("ix_usage_events_user_period", "user_id", "period"),
+        Index("ix_usage_events_created_at", "created_at"),  # the daily report and cost alerts read a day
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -146,7 +149,12 @@ class UsageEvent(Base):
 
 
 class QuotaCounter(Base):
-    """Messages and characters reserved by a user in one month ('YYYY-MM'); see billing.quota."""
+    """Messages, characters and engine cost of a user in one month ('YYYY-MM'); see billing.quota.
+
+    `cost_micro_usd` is a running total of the month's usage events (integer millionths of a
+    dollar, exact on every database), kept so routing can read the month's cost in the same
+    statement that reserves the message instead of summing the ledger on every request.
+    """
 
     __tablename__ = "quota_counters"
     __table_args__ = (CheckConstraint("messages >= 0", name="messages"),)
@@ -155,6 +163,7 @@ class QuotaCounter(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     messages: Mapped[int] = mapped_column(default=0)
     characters: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micro_usd: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ConsentChallenge(Base):
@@ -198,3 +207,25 @@ class ExperimentOutcome(Base):
     quality: Mapped[float | None] = mapped_column(Double, default=None)
     rating: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who changed what, for accountability: avatars enrolled or deleted, keys issued or revoked, users changed.
+
+    `actor_user_id` has no foreign key on purpose (NULL: the local CLI operator): the trail must
+    outlive the users it names. `detail` holds small facts about the change, never secrets or audio.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_created_at", "created_at"),
+        Index("ix_audit_events_target", "target_type", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -18,8 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from voice_avatar.audio.encode import MEDIA_TYPES
-from voice_avatar.billing.ledger import month_usage, record_usage
-from voice_avatar.billing.period import period_of
+from voice_avatar.billing.ledger import record_usage
 from voice_avatar.billing.quota import Reservation, release, reserve_message
 from voice_avatar.db import User
 from voice_avatar.engines.router import Spoken
@@ -94,17 +91,17 @@ def _deliver(
     record = store.get(avatar_id)
     if record.status != "ready":
         raise ConflictError(f"avatar {record.name!r} is {record.status}, not ready to speak")
+    reservation = reserve_message(state.sessions, user, len(text), plans=state.settings.tiers)
     experiment = experiment_for(state.settings, user)
     routes = plan_route(
         state.settings,
         user.tier,
         len(text),
         context,
-        _month_cost(state, user),
+        reservation.month_cost_usd,
         state.router.available,
         (f"{experiment[0]}/{experiment[1]}", experiment[2].engine) if experiment else None,
     )
-    reservation = reserve_message(state.sessions, user, len(text), plans=state.settings.tiers)
     started = time.perf_counter()
     try:
         spoken = state.router.speak(store, record, utterance, routes, stream)
@@ -184,7 +181,3 @@ def _billed_stream(bill: _Bill, pieces: Iterator[bytes], reservation: Reservatio
         raise
     bill.charge()
 
-
-def _month_cost(state, user: User) -> Decimal:
-    with state.sessions() as session:
-        return month_usage(session, user, period_of(datetime.now(UTC)))["cost_usd"]
