@@ -98,3 +98,83 @@ def _clean_name(name: str) -> str:
     if not cleaned or len(cleaned) > _MAX_NAME_LENGTH or not cleaned.isprintable():
         raise InputError(f"invalid user name {name!r}: use 1-{_MAX_NAME_LENGTH} printable characters")
     return cleaned
+
+
+#: The name and tier of the stand-in user a deleted user's money records move to (see `delete_user`).
+DELETED_USER_NAME = "deleted user"
+DELETED_TIER = "deleted"
+
+
+def delete_user(sessions, user_id: str, *, blobs, cache, cloud, actor_id: str | None = None) -> dict:
+    """Delete a user and everything of theirs; returns what was removed (JSON-ready).
+
+    Unlike the functions above this one commits, in steps, because it spans the database, the
+    blob store, the audio cache and the providers (`sessions` is a session factory):
+
+    1. their API keys go first, so no new request of theirs is served meanwhile;
+    2. each avatar is deleted as `voice_avatar.deletion.delete_avatar` does (samples, profile,
+       cached audio, provider clones; a clone a provider could not delete is reported, not fatal);
+    3. their consent challenges and quota counters are deleted;
+    4. the usage ledger and experiment outcomes are money and analytics records, so they are
+       kept, anonymised: moved to a new stand-in user (a fresh random id, name "deleted user",
+       tier "deleted", not an admin, no keys). Costs thus stay in reports while nothing in the
+       database leads back to the person or their old user id; the "deleted" tier has no plan,
+       so reports count no revenue for it. The audit trail names the stand-in too, loses the
+       names it held of the user and their avatars, and records the deletion (by `actor_id`,
+       None for the local operator);
+    5. the user row.
+
+    An unknown `user_id` raises `NotFoundError`. `blobs`, `cache` and `cloud` are the blob store,
+    the audio cache and the configured cloud engines by name.
+    """
+    from sqlalchemy import delete, func, update
+
+    from voice_avatar.db.models import ConsentChallenge, ExperimentOutcome, QuotaCounter, UsageEvent, new_id
+    from voice_avatar import audit
+    from voice_avatar.deletion import delete_avatar
+    from voice_avatar.store import AvatarStore
+
+    with sessions.begin() as session:
+        get_user(session, user_id)
+        keys = session.execute(delete(ApiKey).where(ApiKey.user_id == user_id)).rowcount or 0
+    store = AvatarStore(sessions, blobs, user_id)
+    avatars = []
+    for _ in range(3):  # again, for an avatar whose upload was under way at the first pass
+        remaining = store.list()
+        if not remaining:
+            break
+        avatars += [delete_avatar(store, record.id, cache, cloud) for record in remaining]
+    with sessions.begin() as session:
+        user = get_user(session, user_id)
+        challenges = session.execute(delete(ConsentChallenge).where(ConsentChallenge.user_id == user_id)).rowcount
+        quotas = session.execute(delete(QuotaCounter).where(QuotaCounter.user_id == user_id)).rowcount
+        usage = session.scalar(select(func.count()).select_from(UsageEvent).where(UsageEvent.user_id == user_id))
+        outcomes = session.scalar(
+            select(func.count()).select_from(ExperimentOutcome).where(ExperimentOutcome.user_id == user_id)
+        )
+        stand_in = User(id=new_id(), name=DELETED_USER_NAME, tier=DELETED_TIER, is_admin=False)
+        session.add(stand_in)
+        session.flush()
+        session.execute(update(UsageEvent).where(UsageEvent.user_id == user_id).values(user_id=stand_in.id))
+        session.execute(
+            update(ExperimentOutcome).where(ExperimentOutcome.user_id == user_id).values(user_id=stand_in.id)
+        )
+        audit.replace_user(session, user_id, stand_in.id)
+        audit.forget_names(session, "avatar", [a.id for a in avatars])
+        for avatar in avatars:
+            audit.record(session, actor_id, "avatar.delete", "avatar", avatar.id)
+        audit.record(session, actor_id, "user.delete", "user", stand_in.id, avatars=len(avatars), revoked_credentials=keys)
+        session.delete(user)
+    removed_avatars = [a.to_json() for a in avatars]
+    return {
+        "user_id": user_id,
+        "deleted": True,
+        "complete": all(a["complete"] for a in removed_avatars),
+        "removed": {
+            "avatars": removed_avatars,
+            "api_keys": keys,
+            "consent_challenges": challenges or 0,
+            "quota_counters": quotas or 0,
+        },
+        "kept_anonymised": {"usage_events": usage or 0, "experiment_outcomes": outcomes or 0},
+    }

@@ -9,8 +9,10 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from voice_avatar import __version__
 from voice_avatar.errors import InputError, VoiceAvatarError
@@ -41,10 +43,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `voice-avatar config | head`: the reader left, which is not an error
         sys.stderr.close()
         return 0
+    except UnicodeError as exc:  # non-UTF-8 bytes in an argument (a name, an id) or on standard input
+        print(f"voice-avatar: error: the input is not valid UTF-8 text ({exc})", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as exc:  # a path the system refuses: too long, not permitted, a folder where a file goes...
+        if exc.filename is None:
+            print(f"voice-avatar: failed: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"voice-avatar: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is unusable input like any other: one line on stderr, exit 2 (not argparse's usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voice-avatar", description="Personal voice avatars, offline.")
+    parser = _Parser(prog="voice-avatar", description="Personal voice avatars, offline.")
     parser.add_argument("--version", action="version", version=f"voice-avatar {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
@@ -87,8 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("name")
     show.add_argument("--json", action="store_true", help="print the whole record as JSON")
     show.set_defaults(handler=_avatars_show)
-    delete = avatars_sub.add_parser("delete", help="delete an avatar with its samples and profile")
+    delete = avatars_sub.add_parser(
+        "delete",
+        help="delete an avatar with its samples, profile, cached audio and provider voices "
+        "(exit 1 when a provider voice could not be deleted)",
+    )
     delete.add_argument("name")
+    delete.add_argument("--json", action="store_true", help="print what was removed as JSON (as the API answers)")
     delete.set_defaults(handler=_avatars_delete)
 
     serve = sub.add_parser("serve", help="run the HTTP API")
@@ -118,6 +141,26 @@ def _parser() -> argparse.ArgumentParser:
     tier.add_argument("user_id")
     tier.add_argument("tier")
     tier.set_defaults(handler=_users_set_tier)
+    user_delete = users_sub.add_parser(
+        "delete", help="delete a user, their keys and avatars; their usage ledger is kept anonymised"
+    )
+    user_delete.add_argument("user_id")
+    user_delete.add_argument("--json", action="store_true", help="print what was removed as JSON")
+    user_delete.set_defaults(handler=_users_delete)
+
+    keys = sub.add_parser("keys", help="issue, list and revoke a user's API keys")
+    keys_sub = keys.add_subparsers(metavar="ACTION", required=True)
+    key_create = keys_sub.add_parser("create", help="another API key for a user (shown once)")
+    key_create.add_argument("user_id")
+    key_create.add_argument("--json", action="store_true")
+    key_create.set_defaults(handler=_keys_create)
+    key_list = keys_sub.add_parser("list", help="a user's keys: id, prefix, created, revoked")
+    key_list.add_argument("user_id")
+    key_list.add_argument("--json", action="store_true")
+    key_list.set_defaults(handler=_keys_list)
+    key_revoke = keys_sub.add_parser("revoke", help="revoke a key by its id; it stops working at once")
+    key_revoke.add_argument("key_id")
+    key_revoke.set_defaults(handler=_keys_revoke)
 
     sub.add_parser("config", help="print the effective settings").set_defaults(handler=_config)
     sub.add_parser("doctor", help="load every bundled model and speak one sentence").set_defaults(handler=_doctor)
@@ -144,6 +187,8 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
     consent = Upload.from_path(args.consent) if args.consent else None
     with _ProgressBar() as progress:
         record = enroll(_store(settings), args.name, samples, progress, options, consent, args.phrase)
+    detail = {"name": record.name, "samples": len(samples), "consent": consent is not None}
+    _audit(settings, "avatar.enroll", "avatar", record.id, **detail)
     if args.json:
         print(json.dumps(record.to_json(), indent=2))
     else:
@@ -252,9 +297,59 @@ def _avatars_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _avatars_delete(args: argparse.Namespace, settings: Settings) -> int:
-    record: AvatarRecord = _store(settings).delete(args.name)
-    print(f"deleted avatar {record.name!r} with its samples and profile")
-    return 0
+    from voice_avatar.deletion import delete_avatar
+
+    with _deleting(settings) as (cache, cloud):
+        record = delete_avatar(_store(settings), args.name, cache, cloud)
+    _audit(settings, "avatar.delete", "avatar", record.id)
+    _print_removal(args, record.to_json(), [record.summary()], record.warnings())
+    return 0 if record.complete else 1
+
+
+@contextmanager
+def _deleting(settings: Settings) -> Iterator[tuple]:
+    """The audio cache and cloud engines a deletion must also clean (the cache closed afterwards)."""
+    from voice_avatar.cache import make_cache
+    from voice_avatar.engines.cloud.registry import cloud_engines
+
+    cache = make_cache(settings)
+    try:
+        yield cache, cloud_engines(settings)
+    finally:
+        cache.close()
+
+
+def _print_removal(args: argparse.Namespace, body: dict, lines: list[str], warnings: list[str]) -> None:
+    print(json.dumps(body, indent=2) if args.json else "\n".join(lines))
+    for warning in warnings:
+        print(f"voice-avatar: warning: {warning}", file=sys.stderr)
+
+
+def _users_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.accounts import delete_user
+    from voice_avatar.store import open_store
+
+    store = open_store(settings)
+    with _deleting(settings) as (cache, cloud):
+        body = delete_user(store.sessions, args.user_id, blobs=store.blobs, cache=cache, cloud=cloud)
+    removed, kept = body["removed"], body["kept_anonymised"]
+    lines = [
+        *(f"  {_removal_of(a).summary()}" for a in removed["avatars"]),
+        f"deleted user {args.user_id}: {len(removed['avatars'])} avatar(s), {removed['api_keys']} API key(s), "
+        f"{removed['consent_challenges']} consent challenge(s), {removed['quota_counters']} quota counter(s); "
+        f"kept anonymised: {kept['usage_events']} usage record(s)",
+    ]
+    warnings = [w for a in removed["avatars"] for w in _removal_of(a).warnings()]
+    _print_removal(args, body, lines, warnings)
+    return 0 if body["complete"] else 1
+
+
+def _removal_of(body: dict):
+    from voice_avatar.deletion import AvatarRemoval, ProviderVoiceRemoval
+
+    removed = dict(body["removed"])
+    voices = [ProviderVoiceRemoval(**v) for v in removed.pop("provider_voices")]
+    return AvatarRemoval(id=body["id"], name=body["name"], provider_voices=voices, **removed)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -264,6 +359,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from voice_avatar.service.app import create_app
 
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be between 0 and 65535, not {args.port}")
     if args.workers < 1:
         raise InputError(f"--workers must be at least 1, not {args.workers}")
     if args.workers > 1 and not settings.redis_url:
@@ -302,26 +399,24 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.redis_url:
         raise InputError("the worker takes jobs from Redis: set VOICE_AVATAR_REDIS_URL (without it `serve` runs jobs itself)")
-    import redis
-    from rq import Queue, SimpleWorker
-
-    from voice_avatar.jobs import QUEUE_NAME
+    from voice_avatar.jobs import run_worker
     from voice_avatar.store import sessions_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sessions_for(settings)  # migrate before the first job
-    connection = redis.Redis.from_url(settings.redis_url)
-    # SimpleWorker runs jobs in this process, so the models loaded by the first job stay loaded.
-    SimpleWorker([Queue(QUEUE_NAME, connection=connection)], connection=connection).work(with_scheduler=False)
+    run_worker(settings)  # also re-queues enrollments orphaned by a dead worker (see voice_avatar.jobs)
     return 0
 
 
 def _users_create(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar import audit
     from voice_avatar.accounts import create_user
     from voice_avatar.store import sessions_for
 
     with sessions_for(settings).begin() as session:
         user, key = create_user(session, args.name, args.tier, args.admin, plans=settings.tiers)
+        detail = {"name": user.name, "tier": user.tier, "admin": user.is_admin}
+        audit.record(session, None, "user.create", "user", user.id, **detail)
         result = {"user_id": user.id, "api_key": key}
     if args.json:
         print(json.dumps(result))
@@ -342,13 +437,78 @@ def _users_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _users_set_tier(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar import audit
     from voice_avatar.accounts import set_tier
+    from voice_avatar.db import User
     from voice_avatar.store import sessions_for
 
     with sessions_for(settings).begin() as session:
+        before = getattr(session.get(User, args.user_id), "tier", None)
         user = set_tier(session, args.user_id, args.tier, plans=settings.tiers)
+        audit.record(session, None, "user.set_tier", "user", user.id, tier=user.tier, previous_tier=before)
         print(f"user {user.name!r} is now on the {user.tier} tier")
     return 0
+
+
+def _audit(settings: Settings, action: str, target_type: str, target_id: str, **detail: object) -> None:
+    """One audit row for a CLI change; the actor is the local operator (no user id)."""
+    from voice_avatar import audit
+    from voice_avatar.store import sessions_for
+
+    with sessions_for(settings).begin() as session:
+        audit.record(session, None, action, target_type, target_id, **detail)
+
+
+def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar import audit
+    from voice_avatar.accounts import get_user, issue_key
+    from voice_avatar.store import sessions_for
+
+    with sessions_for(settings).begin() as session:
+        record, key = issue_key(session, get_user(session, args.user_id))
+        audit.record(session, None, "key.issue", "api_key", record.id, user_id=record.user_id)
+        result = {"key_id": record.id, "user_id": record.user_id, "api_key": key}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"key {result['key_id']} issued to user {result['user_id']}")
+        print(f"API key (shown once, keep it safe): {key}")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar.accounts import get_user, list_keys
+    from voice_avatar.store import sessions_for
+
+    with sessions_for(settings)() as session:
+        rows = [_key_json(k) for k in list_keys(session, get_user(session, args.user_id))]
+    if args.json:
+        print(json.dumps(rows))
+    for row in [] if args.json else rows:
+        print(f"{row['id']}\t{row['prefix']}...\t{row['created_at']}\t{row['revoked_at'] or 'active'}")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from voice_avatar import audit
+    from voice_avatar.accounts import revoke_key
+    from voice_avatar.db import ApiKey
+    from voice_avatar.store import sessions_for
+
+    with sessions_for(settings).begin() as session:
+        known = session.get(ApiKey, args.key_id)
+        already = known is not None and known.revoked_at is not None
+        record = revoke_key(session, args.key_id)
+        if not already:
+            audit.record(session, None, "key.revoke", "api_key", record.id, user_id=record.user_id)
+    print(f"key {record.id} was already revoked" if already else f"key {record.id} revoked")
+    return 0
+
+
+def _key_json(key) -> dict:
+    revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else None
+    created = key.created_at.isoformat(timespec="seconds")
+    return {"id": key.id, "prefix": key.prefix, "created_at": created, "revoked_at": revoked}
 
 
 def _config(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,7 +6,8 @@
     │   ├── NotFoundError     a named avatar (or other object) does not exist
     │   ├── ConflictError     the name is already taken
     │   └── QuotaExceeded     the user's plan does not allow this message (HTTP 429 or 413)
-    └── EngineError           synthesis or enrollment failed inside an engine
+    ├── EngineError           synthesis or enrollment failed inside an engine
+    └── StorageFull           the blob store's disk is full (HTTP 507): nothing half-written is kept
 """
 
 from __future__ import annotations
@@ -55,3 +56,9 @@ class QuotaExceeded(InputError):
 
 class EngineError(VoiceAvatarError):
     """Raised when an engine fails to enroll or synthesise."""
+
+
+class StorageFull(VoiceAvatarError):
+    """Raised when the blob store cannot write because its disk (or quota) is full."""
+
+    retryable = True

@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         default=None, description="Redis for the audio cache and job queue; unset means embedded (disk cache)"
     )
     cache_ttl_seconds: int = Field(default=24 * 3600, gt=0, description="how long synthesised audio stays cached")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="requests per minute one API key may make on average; 0 disables the limit"
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, description="requests one API key may make at once before the per-minute rate applies"
+    )
     tiers: dict[str, TierPlan] = Field(default_factory=_default_tiers, description="the product plan, by tier name")
     engine_cost_per_1k_chars: dict[str, Decimal] = Field(
         default_factory=_default_engine_costs, description="what each engine costs us, USD per 1000 characters"

@@ -7,6 +7,7 @@ Quota and billing are the caller's: this module only makes and caches audio.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,7 +16,7 @@ import numpy as np
 
 from voice_avatar.audio import Audio
 from voice_avatar.audio.encode import encode, streaming_wav_header
-from voice_avatar.cache import AudioCache, cache_key
+from voice_avatar.cache import AudioCache, avatar_cache_key, cache_key
 from voice_avatar.engines.local import LocalCloneEngine
 from voice_avatar.engines.local.engine import SENTENCE_GAP
 from voice_avatar.enrollment import load_profile
@@ -52,6 +53,10 @@ def prepare(text: str, fmt: str, speed: float = 1.0, rate: int | None = None) ->
         raise InputError("the text is empty: nothing to say")
     if not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
         raise InputError(f"speed must be between {SPEED_RANGE[0]} and {SPEED_RANGE[1]}, not {speed}")
+    bad = next((ch for ch in text if ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cs")), None)
+    if bad is not None:
+        what = "a lone surrogate: the text is not valid UTF-8" if unicodedata.category(bad) == "Cs" else "a control character"
+        raise InputError(f"the text contains U+{ord(bad):04X} ({what}): send plain text")
     spoken = _normalized(text)
     if not any(ch.isalnum() for ch in spoken):
         raise InputError("the text has nothing to pronounce")
@@ -72,10 +77,14 @@ class Voices:
         self.engine = LocalCloneEngine()
 
     def key(self, record: AvatarRecord, utterance: Utterance, engine: str = "local") -> str:
-        """Names everything that changes the sound: engine, avatar, words, format, speed, rate."""
-        return cache_key(
+        """Names everything that changes the sound: engine, avatar, words, format, speed, rate.
+
+        Prefixed with the avatar's id (``<avatar id>:<sha256>``) so `AudioCache.forget_voice` finds it.
+        """
+        digest = cache_key(
             engine, record.id, utterance.spoken, utterance.fmt, {"speed": utterance.speed, "rate": utterance.rate}
         )
+        return avatar_cache_key(record.id, digest)
 
     def cached(self, record: AvatarRecord, utterance: Utterance) -> bytes | None:
         return self.cache.get(self.key(record, utterance))

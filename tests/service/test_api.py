@@ -33,6 +33,7 @@ PREGENERATED = ["Hello!", "Done.", "42"]
 
 
 def make_settings(home: Path, **overrides: object) -> Settings:
+    overrides.setdefault("rate_limit_per_minute", 0)  # bursts on purpose here; test_rate_limit covers the limits
     return Settings(home=home, require_consent=False, pregenerate_phrases=PREGENERATED, **overrides)
 
 

@@ -18,7 +18,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import delete, select
 
 from voice_avatar import watermark
 from voice_avatar.audio import Audio, load_audio
@@ -181,19 +180,14 @@ class EngineRouter:
             session.merge(ProviderVoice(avatar_id=record.id, engine=engine.name, voice_id=voice_id))
         return voice_id
 
-    def forget_voices(self, store: AvatarStore, record: AvatarRecord) -> None:
-        """Delete the avatar's provider voices (before the avatar itself); a provider failure is logged."""
-        with store.sessions() as session:
-            rows = session.scalars(select(ProviderVoice).where(ProviderVoice.avatar_id == record.id)).all()
-        for row in rows:
-            engine = self.cloud.get(row.engine)
-            try:
-                if engine is not None:
-                    engine.delete_voice(row.voice_id)
-            except ProviderError as error:
-                log.warning("could not delete %s voice %s: %s", row.engine, row.voice_id, error)
-        with store.sessions.begin() as session:
-            session.execute(delete(ProviderVoice).where(ProviderVoice.avatar_id == record.id))
+    def forget_voices(self, store: AvatarStore, record: AvatarRecord) -> list:
+        """Delete the avatar's provider voices and their rows; says which went (`deletion.ProviderVoiceRemoval`).
+
+        A provider failure is logged and reported, not raised (see `voice_avatar.deletion`).
+        """
+        from voice_avatar.deletion import forget_provider_voices
+
+        return forget_provider_voices(store.sessions, record.id, self.cloud)
 
 
 def _decoded(data: bytes, fmt: str, rate: int, provider: str) -> Audio:

@@ -34,12 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from voice_avatar.service.routes_avatars import router as avatars
     from voice_avatar.service.routes_detect import router as detect
     from voice_avatar.service.routes_experiments import router as experiments
+    from voice_avatar.service.routes_keys import router as keys
     from voice_avatar.service.routes_ops import router as ops
     from voice_avatar.service.routes_speech import router as speech
     from voice_avatar.service.routes_web import router as web
 
     install_error_handlers(app)
-    for router in (avatars, speech, ops, experiments, web, detect):
+    for router in (avatars, speech, ops, experiments, web, detect, keys):
         app.include_router(router)
     return app
 

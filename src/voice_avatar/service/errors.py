@@ -7,6 +7,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voice_avatar.errors import (
@@ -16,10 +18,13 @@ from voice_avatar.errors import (
     InputError,
     NotFoundError,
     QuotaExceeded,
+    StorageFull,
     VoiceAvatarError,
 )
 
 log = logging.getLogger("voice_avatar.service")
+#: What a client is told to wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -42,6 +47,7 @@ def _status_of(exc: VoiceAvatarError) -> tuple[int, str]:
         (AudioDecodeError, 415, "unreadable_audio"),
         (InputError, 400, "bad_request"),
         (EngineError, 503, "engine_unavailable"),
+        (StorageFull, 507, "insufficient_storage"),
     ):
         if isinstance(exc, kind):
             return status, code
@@ -68,6 +74,24 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
         return JSONResponse(error_body(code, str(exc), **extra), status_code=status, headers=headers)
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        """The database is down or restarting: a 503 to retry, not a traceback (the pool reconnects by itself)."""
+        if isinstance(exc, DBAPIError) and not isinstance(exc, (OperationalError, InterfaceError)):
+            if not exc.connection_invalidated:
+                return await _crash(request, exc)
+        log.error("%s %s: database unavailable: %s", request.method, request.url.path, str(exc).splitlines()[0])
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.error("database_unavailable")
+        return JSONResponse(
+            error_body("database_unavailable", "the database is unavailable; try again shortly"),
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+    for kind in (DBAPIError, PoolTimeout):
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

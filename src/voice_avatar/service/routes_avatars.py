@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from voice_avatar import audit
 from voice_avatar.db import ConsentChallenge, User
 from voice_avatar.enrollment import Upload, add_inputs, require_consent_input
 from voice_avatar.errors import InputError
@@ -52,6 +53,9 @@ async def create_avatar(
     record = store.create(name, engine="local")
     try:
         await run_in_threadpool(add_inputs, store, record, uploads, consent_upload, phrase, code)
+        with request.app.state.sessions.begin() as session:
+            detail = {"name": record.name, "samples": len(uploads), "consent": consent_upload is not None}
+            audit.record(session, user.id, "avatar.enroll", "avatar", record.id, **detail)
     except BaseException:
         store.delete(record.id)
         raise
@@ -71,10 +75,19 @@ def get_avatar(avatar_id: str, request: Request, user: User = Depends(current_us
 
 @router.delete("/avatars/{avatar_id}")
 def delete_avatar(avatar_id: str, request: Request, user: User = Depends(current_user)) -> dict:
-    store = open_store(request.app.state.settings, user.id)
-    request.app.state.router.forget_voices(store, store.get(avatar_id))  # provider clones go with it
-    record = store.delete(avatar_id)
-    return {"id": record.id, "deleted": True}
+    """Samples, profile, cached audio and provider clones go; the answer says what was removed.
+
+    A provider clone that could not be deleted leaves `complete: false` (see `voice_avatar.deletion`).
+    """
+    from voice_avatar.deletion import delete_avatar as delete_everything
+
+    state = request.app.state
+    store = open_store(state.settings, user.id)
+    record = delete_everything(store, avatar_id, state.voices.cache, state.router.cloud)
+    with request.app.state.sessions.begin() as session:
+        audit.forget_names(session, "avatar", [record.id])
+        audit.record(session, user.id, "avatar.delete", "avatar", record.id)
+    return record.to_json()
 
 
 @router.get("/consent/phrase")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
-from voice_avatar import accounts
+from voice_avatar import accounts, audit
 from voice_avatar.billing.ledger import month_usage
 from voice_avatar.billing.period import period_of
 from voice_avatar.billing.quota import quota_status
@@ -78,18 +78,22 @@ class TierChange(BaseModel):
 
 
 @router.post("/v1/admin/users", status_code=201)
-def create_user(body: NewUser, request: Request, _: User = Depends(admin_user)) -> dict:
+def create_user(body: NewUser, request: Request, admin: User = Depends(admin_user)) -> dict:
     state = request.app.state
     with state.sessions.begin() as session:
         user, key = accounts.create_user(session, body.name, body.tier, body.admin, plans=state.settings.tiers)
+        detail = {"name": user.name, "tier": user.tier, "admin": user.is_admin}
+        audit.record(session, admin.id, "user.create", "user", user.id, **detail)
         return {"user_id": user.id, "name": user.name, "tier": user.tier, "admin": user.is_admin, "api_key": key}
 
 
 @router.patch("/v1/admin/users/{user_id}")
-def change_tier(user_id: str, body: TierChange, request: Request, _: User = Depends(admin_user)) -> dict:
+def change_tier(user_id: str, body: TierChange, request: Request, admin: User = Depends(admin_user)) -> dict:
     state = request.app.state
     with state.sessions.begin() as session:
+        before = getattr(session.get(User, user_id), "tier", None)  # unknown ids: set_tier says so
         user = accounts.set_tier(session, user_id, body.tier, plans=state.settings.tiers)
+        audit.record(session, admin.id, "user.set_tier", "user", user.id, tier=user.tier, previous_tier=before)
         return {"user_id": user.id, "name": user.name, "tier": user.tier, "admin": user.is_admin}
 
 
@@ -137,3 +141,16 @@ def providers(request: Request, _: User = Depends(admin_user)) -> dict:
             entry["error"] = str(error)
         result[name] = entry
     return {"providers": result}
+
+
+@router.delete("/v1/admin/users/{user_id}")
+def delete_user(user_id: str, request: Request, admin: User = Depends(admin_user)) -> dict:
+    """The user, their keys, avatars (samples, profiles, cached audio, provider clones), consent
+    challenges and quota counters; their usage ledger is kept, anonymised (see `accounts.delete_user`)."""
+    from voice_avatar.store import open_store
+
+    state = request.app.state
+    blobs = open_store(state.settings).blobs
+    return accounts.delete_user(
+        state.sessions, user_id, blobs=blobs, cache=state.voices.cache, cloud=state.router.cloud, actor_id=admin.id
+    )

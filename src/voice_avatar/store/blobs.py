@@ -6,6 +6,8 @@ can stand in for `DiskBlobStore` when API processes and workers do not share a d
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
@@ -13,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from voice_avatar.errors import NotFoundError
+from voice_avatar.errors import NotFoundError, StorageFull
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
@@ -22,7 +24,7 @@ class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
-    def delete_prefix(self, prefix: str) -> None: ...
+    def delete_prefix(self, prefix: str) -> int: ...
 
 
 class DiskBlobStore:
@@ -32,12 +34,25 @@ class DiskBlobStore:
         self.root = root
 
     def put(self, key: str, data: bytes) -> None:
+        """Write all of `data` or nothing: a failed write (a full disk: `StorageFull`) leaves no temp file."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull(
+                    f"not enough disk space to store {key.rsplit('/', 1)[-1]!r}: the avatar store is full; "
+                    "free disk space (or ask the operator to) and try again"
+                ) from exc
+            raise
 
     def get(self, key: str) -> bytes:
         try:
@@ -48,15 +63,27 @@ class DiskBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def delete_prefix(self, prefix: str) -> None:
-        """Remove everything under `prefix` (a folder): rename first, so no half-deleted folder is seen."""
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove everything under `prefix` (a folder); returns how many files went.
+
+        The folder is renamed first, so no half-deleted folder is seen. A failure to remove is
+        raised, not ignored (these are people's voices); the renamed folder left by an interrupted
+        deletion is finished off by the next call for the same prefix.
+        """
         path = self._path(prefix)
+        doomed = path.with_name(f".deleting-{path.name}")
         if path.is_dir():
-            doomed = path.with_name(f".deleting-{path.name}")
+            if doomed.exists():
+                shutil.rmtree(doomed)
             os.replace(path, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
         elif path.exists():
             path.unlink()
+            return 1
+        if not doomed.is_dir():
+            return 0
+        removed = sum(1 for p in doomed.rglob("*") if p.is_file())
+        shutil.rmtree(doomed)
+        return removed
 
     def _path(self, key: str) -> Path:
         if not _KEY.match(key) or ".." in key.split("/"):
