@@ -93,6 +93,45 @@ def test_premium_speech_comes_from_elevenlabs_with_a_lazily_made_voice(cloud: di
     assert usage["by_engine"]["elevenlabs"]["messages"] == 3 and usage["by_engine"]["elevenlabs"]["cost_usd"] > 0
 
 
+def test_concurrent_first_messages_clone_the_voice_once(cloud: dict) -> None:
+    """Found by bench/load_ledger.py: two first messages at once both cloned, and one answered 500."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda n: speak(cloud, f"Message number {n}."), range(8)))
+    assert [r.status_code for r in responses] == [200] * 8
+    assert {r.headers["x-engine"] for r in responses} == {"elevenlabs"}
+    assert len(cloud["eleven"].voices) == 1
+    assert sum(1 for r in cloud["eleven"].requests if r.path.endswith("/voices/add")) == 1
+
+
+def test_a_process_that_lost_the_race_deletes_its_duplicate_clone(cloud: dict) -> None:
+    """Another process stored its clone first: ours is deleted at the provider and theirs is used."""
+    from voice_avatar.db import ProviderVoice
+
+    state = cloud["client"].app.state
+    store, engine = cloud["store"], state.router.cloud["elevenlabs"]
+    record = store.get(cloud["avatar"])
+    from voice_avatar.engines.cloud.base import Sample
+
+    samples = [Sample(key.rsplit("/", 1)[-1], store.blobs.get(key)) for key in record.samples]
+    theirs = engine.create_voice("made by another process", samples)
+    original_create = engine.create_voice
+
+    def create_while_another_process_stores(name, samples):  # the other process commits meanwhile
+        ours = original_create(name, samples)
+        with store.sessions.begin() as session:
+            session.add(ProviderVoice(avatar_id=record.id, engine="elevenlabs", voice_id=theirs))
+        return ours
+
+    engine.create_voice = create_while_another_process_stores
+    try:
+        assert state.router.provider_voice(store, record, engine) == theirs
+    finally:
+        engine.create_voice = original_create
+    assert list(cloud["eleven"].voices) == [theirs]
+
+
 def test_a_failing_provider_fails_over_and_its_breaker_opens_after_n_failures(cloud: dict) -> None:
     speak(cloud, "Warm up: make the voice.")
     cloud["eleven"].fail_next("server_error", times=100)

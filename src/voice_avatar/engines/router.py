@@ -13,6 +13,7 @@ provider sends it, so it carries no mark of ours: marking it would mean holding 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import numpy as np
 from voice_avatar import watermark
 from voice_avatar.audio import Audio, load_audio
 from voice_avatar.db import ProviderVoice
+from voice_avatar.db.upsert import insert_if_absent
 from voice_avatar.engines.breaker import CircuitBreaker
 from voice_avatar.engines.cloud.base import (
     CLOUD_FORMATS,
@@ -63,6 +65,7 @@ class EngineRouter:
         breakers: Mapping[str, CircuitBreaker],
     ) -> None:
         self.voices, self.cloud, self.breakers = voices, cloud, breakers
+        self._clone_locks: dict[tuple[str, str], threading.Lock] = {}
 
     @property
     def available(self) -> frozenset[str]:
@@ -167,18 +170,32 @@ class EngineRouter:
     def provider_voice(
         self, store: AvatarStore, record: AvatarRecord, engine: CloudEngine, recreate: bool = False
     ) -> str:
-        """The provider's voice id for this avatar, cloned from its samples on first use."""
-        with store.sessions.begin() as session:
-            row = session.get(ProviderVoice, (record.id, engine.name))
-            if row is not None and not recreate:
-                return row.voice_id
-            if row is not None:
-                session.delete(row)
-        samples = [Sample(key.rsplit("/", 1)[-1], store.blobs.get(key)) for key in record.samples]
-        voice_id = engine.create_voice(f"{record.name} ({record.id})", samples)
-        with store.sessions.begin() as session:
-            session.merge(ProviderVoice(avatar_id=record.id, engine=engine.name, voice_id=voice_id))
-        return voice_id
+        """The provider's voice id for this avatar, cloned from its samples on first use.
+
+        Concurrent first messages of one avatar must clone it once: requests of this process wait
+        for each other on a per-voice lock; another process that stored a clone first wins, and
+        ours is deleted at the provider again (a voice slot and its storage cost money).
+        """
+        with self._clone_locks.setdefault((record.id, engine.name), threading.Lock()):
+            with store.sessions.begin() as session:
+                row = session.get(ProviderVoice, (record.id, engine.name))
+                if row is not None and not recreate:
+                    return row.voice_id
+                if row is not None:
+                    session.delete(row)
+            samples = [Sample(key.rsplit("/", 1)[-1], store.blobs.get(key)) for key in record.samples]
+            voice_id = engine.create_voice(f"{record.name} ({record.id})", samples)
+            with store.sessions.begin() as session:
+                row = {"avatar_id": record.id, "engine": engine.name, "voice_id": voice_id}
+                if insert_if_absent(session, ProviderVoice, row, ["avatar_id", "engine"]):
+                    return voice_id
+                stored = session.get(ProviderVoice, (record.id, engine.name))
+            try:
+                engine.delete_voice(voice_id)
+            except ProviderError as error:
+                log.warning("%s: could not delete the duplicate clone %s of avatar %s: %s", engine.name, voice_id,
+                            record.id, error)
+            return stored.voice_id
 
     def forget_voices(self, store: AvatarStore, record: AvatarRecord) -> list:
         """Delete the avatar's provider voices and their rows; says which went (`deletion.ProviderVoiceRemoval`).
