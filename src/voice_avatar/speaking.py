@@ -55,7 +55,8 @@ def prepare(text: str, fmt: str, speed: float = 1.0, rate: int | None = None) ->
         raise InputError(f"speed must be between {SPEED_RANGE[0]} and {SPEED_RANGE[1]}, not {speed}")
     bad = next((ch for ch in text if ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cs")), None)
     if bad is not None:
-        what = "a lone surrogate: the text is not valid UTF-8" if unicodedata.category(bad) == "Cs" else "a control character"
+        surrogate = unicodedata.category(bad) == "Cs"
+        what = "a lone surrogate: the text is not valid UTF-8" if surrogate else "a control character"
         raise InputError(f"the text contains U+{ord(bad):04X} ({what}): send plain text")
     spoken = _normalized(text)
     if not any(ch.isalnum() for ch in spoken):

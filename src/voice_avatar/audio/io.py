@@ -9,6 +9,7 @@ empty, silent-by-corruption or absurdly long file is refused the same way.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -22,6 +23,13 @@ from voice_avatar.errors import AudioDecodeError
 #: Longer input is refused before it is decoded in full: a guard against decompression bombs.
 MAX_SECONDS = 15 * 60
 MIN_SAMPLES = 160
+#: Decoded (mono) samples are also capped whatever the rate, so a header claiming a huge rate cannot
+#: make 15 minutes mean gigabytes: 15 minutes at 48 kHz (about 170 MB of float32).
+MAX_SAMPLES = MAX_SECONDS * 48_000
+#: Sample rates a real recording can have; a header outside them lies (or is not audio).
+MIN_RATE, MAX_RATE = 4_000, 384_000
+#: Frames decoded at a time: memory stays bounded however many channels the file claims.
+_BLOCK_SAMPLES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ def load_audio(source: str | Path | bytes, sample_rate: int | None = None, name:
     except _Unsupported:
         samples, rate = _decode_with_av(data, label)
     audio = _checked(samples, rate, label)
+    _check_wav_length(data, label)  # after: a file with no audio at all is refused as such
     return audio.at_rate(sample_rate) if sample_rate else audio
 
 
@@ -93,16 +102,70 @@ def _decode_with_soundfile(data: bytes, label: str) -> tuple[np.ndarray, int]:
             declared = f.frames
             if rate <= 0 or f.channels <= 0:
                 raise AudioDecodeError(label, "the header declares no sample rate or channels")
-            if declared > MAX_SECONDS * rate * 1.01 and declared < 2**62:
-                raise AudioDecodeError(label, f"longer than the {MAX_SECONDS // 60} minutes we accept")
-            samples = f.read(frames=int(MAX_SECONDS * rate) + 1, dtype="float32", always_2d=True)
+            _check_rate(rate, label)
+            limit = _max_samples(rate)
+            if declared > limit * 1.01 and declared < 2**62:
+                raise AudioDecodeError(label, _too_long(rate))
+            # Block by block, mixed to mono at once: a lying header (unknown length, many channels)
+            # costs no more memory than the audio really decoded, which stops at the cap.
+            chunks: list[np.ndarray] = []
+            total = 0
+            block_frames = max(1024, _BLOCK_SAMPLES // f.channels)
+            while True:
+                block = f.read(frames=block_frames, dtype="float32", always_2d=True)
+                if len(block):
+                    chunks.append(block.mean(axis=1))
+                total += len(block)
+                if total > limit:
+                    raise AudioDecodeError(label, _too_long(rate))
+                if len(block) < block_frames:  # the end (or where a truncated file breaks off)
+                    break
     except AudioDecodeError:
         raise
     except (soundfile.LibsndfileError, RuntimeError) as exc:
         if "format not recognised" in str(exc).lower() or "unknown format" in str(exc).lower():
             raise _Unsupported from exc
         raise AudioDecodeError(label, f"damaged or truncated audio ({_short(exc)})") from exc
-    return samples.mean(axis=1), rate
+    except MemoryError:
+        raise AudioDecodeError(label, "the file claims more audio than we can decode") from None
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return samples.astype(np.float32, copy=False), rate
+
+
+def _check_rate(rate: int, label: str) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        accepted = f"audio between {MIN_RATE} and {MAX_RATE} Hz is accepted"
+        raise AudioDecodeError(label, f"the header claims a sample rate of {rate} Hz; {accepted}")
+
+
+def _check_wav_length(data: bytes, label: str) -> None:
+    """A WAV whose data chunk claims more bytes than the file holds was cut short (or lies).
+
+    libsndfile quietly reads what is there; we refuse it, naming both lengths. 0 and 0xFFFFFFFF
+    are the "length unknown" of streamed WAVs (as `streaming_wav_header` writes) and pass.
+    """
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk, size = data[offset : offset + 4], int.from_bytes(data[offset + 4 : offset + 8], "little")
+        if chunk == b"data":
+            held = len(data) - offset - 8
+            if size not in (0, 0xFFFFFFFF) and held < size * 0.99:
+                raise AudioDecodeError(
+                    label, f"truncated: the header declares {size} bytes of audio but the file holds {held}"
+                )
+            return
+        offset += 8 + size + (size & 1)
+
+
+def _max_samples(rate: int) -> int:
+    return min(int(MAX_SECONDS * rate), MAX_SAMPLES)
+
+
+def _too_long(rate: int) -> str:
+    minutes = _max_samples(rate) / rate / 60
+    return f"longer than the {minutes:.3g} minutes we accept" + (f" at {rate} Hz" if minutes < MAX_SECONDS / 60 else "")
 
 
 def _decode_with_av(data: bytes, label: str) -> tuple[np.ndarray, int]:
@@ -120,11 +183,12 @@ def _decode_with_av(data: bytes, label: str) -> tuple[np.ndarray, int]:
             for frame in container.decode(streams[0]):
                 for out in resampler.resample(frame):
                     rate = out.sample_rate
+                    _check_rate(rate, label)
                     chunk = out.to_ndarray().reshape(-1)
                     chunks.append(chunk)
                     total += len(chunk)
-                if rate and total > MAX_SECONDS * rate:
-                    raise AudioDecodeError(label, f"longer than the {MAX_SECONDS // 60} minutes we accept")
+                if rate and total > _max_samples(rate):
+                    raise AudioDecodeError(label, _too_long(rate))
     except AudioDecodeError:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as exc:
@@ -147,4 +211,5 @@ def _checked(samples: np.ndarray, rate: int, label: str) -> Audio:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"^Error opening <[^>]*>: ", "", text)  # our BytesIO's repr tells the caller nothing
     return text[:160]
