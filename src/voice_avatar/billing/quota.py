@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from voice_avatar.billing.period import next_period_start, period_of
 from voice_avatar.billing.tiers import Plans, plan_for
+from voice_avatar.settings import TierPlan
 from voice_avatar.db.models import QuotaCounter, User
 from voice_avatar.db.session import SessionFactory
 from voice_avatar.db.types import MONEY_PLACES, utcnow
@@ -70,13 +71,25 @@ def reserve_message(
     Runs in its own short transaction (hence the factory, not a session) so the counter row is
     locked only for the UPDATE, never for the length of a synthesis.
     """
-    plan = plan_for(user, plans)
-    if characters > plan.chars_per_message:
-        raise QuotaExceeded(
-            f"the {user.tier} plan allows {plan.chars_per_message} characters per message; this one has {characters}",
-            limit="chars_per_message",
-            limit_value=plan.chars_per_message,
-        )
+    with session_factory.begin() as session:
+        return reserve_in(session, session_factory, user, characters, now, plans=plans)
+
+
+def reserve_in(
+    session: Session,
+    session_factory: SessionFactory,
+    user: User,
+    characters: int,
+    now: datetime | None = None,
+    *,
+    plans: Plans | None = None,
+) -> Reservation:
+    """`reserve_message` inside the caller's transaction, which must end quickly (it locks the counter).
+
+    For a cache hit the speech route bills the message in this same transaction: one commit a hit.
+    `session_factory` is what `release` will use if the message is given back later.
+    """
+    plan = check_length(user, characters, plans)
     period = period_of(now or utcnow())
     c = _COUNTERS.c
     statement = (
@@ -87,13 +100,11 @@ def reserve_message(
     )
     if plan.messages_per_month is not None:
         statement = statement.where(c.messages < plan.messages_per_month)
-    with session_factory.begin() as session:
+    cost = session.execute(statement).scalar()
+    if cost is None:  # over the limit, or the month's first message: its row is made once
+        insert_if_absent(session, QuotaCounter, _empty_counter(user.id, period), ["user_id", "period"])
         cost = session.execute(statement).scalar()
-        if cost is None:  # over the limit, or the month's first message: its row is made once
-            insert_if_absent(session, QuotaCounter, _empty_counter(user.id, period), ["user_id", "period"])
-            cost = session.execute(statement).scalar()
-        reserved = cost is not None
-    if not reserved:
+    if cost is None:
         assert plan.messages_per_month is not None
         resets_at = next_period_start(period).isoformat()
         raise QuotaExceeded(
@@ -110,6 +121,22 @@ def reserve_message(
         session_factory=session_factory,
         month_cost_usd=Decimal(cost).scaleb(-MICRO_PLACES),
     )
+
+
+def check_length(user: User, characters: int, plans: Plans | None = None) -> TierPlan:
+    """The user's plan, or `QuotaExceeded` if a message this long is over its per-message limit.
+
+    The speech routes call it before normalising the text too, so a megabyte of text is refused
+    at once instead of being normalised first.
+    """
+    plan = plan_for(user, plans)
+    if characters > plan.chars_per_message:
+        raise QuotaExceeded(
+            f"the {user.tier} plan allows {plan.chars_per_message} characters per message; this one has {characters}",
+            limit="chars_per_message",
+            limit_value=plan.chars_per_message,
+        )
+    return plan
 
 
 def add_cost(session: Session, user_id: str, period: str, cost_usd: Decimal) -> None:

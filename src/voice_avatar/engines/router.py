@@ -74,10 +74,20 @@ class EngineRouter:
     def speak(
         self, store: AvatarStore, record: AvatarRecord, utterance: Utterance, routes: list[Route], stream: bool
     ) -> Spoken:
-        for route in routes:  # cached first: a message any allowed engine already said costs nothing
+        """From the cache if any allowed engine already said it (that costs nothing), else synthesised."""
+        return self.cached(record, utterance, routes) or self.synthesize(store, record, utterance, routes, stream)
+
+    def cached(self, record: AvatarRecord, utterance: Utterance, routes: list[Route]) -> Spoken | None:
+        for route in routes:
             data = self.voices.cache.get(self.voices.key(record, utterance, route.engine))
             if data is not None:
                 return Spoken(route.engine, f"{route.reason};cached", True, data=data)
+        return None
+
+    def synthesize(
+        self, store: AvatarStore, record: AvatarRecord, utterance: Utterance, routes: list[Route], stream: bool
+    ) -> Spoken:
+        """The first engine of `routes` that works says it (failing over along the rest)."""
         failed: list[str] = []
         for route in routes:
             breaker = self.breakers.get(route.engine)

@@ -2,7 +2,8 @@
 
 Both run the same message flow: find the caller's ready avatar, reserve the message against the
 plan (atomic), serve from the cache or synthesise (whole or streamed by sentence), then bill it.
-A message that fails after its reservation is given back.
+A cache hit is reserved and billed in one transaction (one commit, nothing to give back); a
+synthesis is reserved first and billed after, and a message that fails meanwhile is given back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from voice_avatar.audio.encode import MEDIA_TYPES
 from voice_avatar.billing.ledger import record_usage
-from voice_avatar.billing.quota import Reservation, release, reserve_message
+from voice_avatar.billing.quota import Reservation, check_length, release, reserve_in
 from voice_avatar.db import User
 from voice_avatar.engines.router import Spoken
 from voice_avatar.errors import ConflictError, InputError
@@ -66,6 +67,7 @@ OPENAI_PCM_RATE = 24_000
 def avatar_speech(
     avatar_id: str, body: SpeechRequest, request: Request, user: User = Depends(current_user)
 ) -> Response:
+    check_length(user, len(body.text), request.app.state.settings.tiers)
     utterance = prepare(body.text, body.format, body.speed)
     context = Context(**body.context.model_dump()) if body.context else Context()
     return _deliver(request, user, avatar_id, body.text, utterance, body.stream, context)
@@ -78,6 +80,7 @@ def openai_speech(body: OpenAISpeechRequest, request: Request, user: User = Depe
     if body.stream_format == "sse":
         raise InputError("stream_format 'sse' is not supported; use 'audio'")
     rate = OPENAI_PCM_RATE if body.response_format == "pcm" else None
+    check_length(user, len(body.input), request.app.state.settings.tiers)
     utterance = prepare(body.input, body.response_format, body.speed, rate)
     stream = body.response_format in ("mp3", "pcm", "wav")
     return _deliver(request, user, body.voice, body.input, utterance, stream, Context())
@@ -91,23 +94,41 @@ def _deliver(
     record = store.get(avatar_id)
     if record.status != "ready":
         raise ConflictError(f"avatar {record.name!r} is {record.status}, not ready to speak")
-    reservation = reserve_message(state.sessions, user, len(text), plans=state.settings.tiers)
     experiment = experiment_for(state.settings, user)
-    routes = plan_route(
-        state.settings,
-        user.tier,
-        len(text),
-        context,
-        reservation.month_cost_usd,
-        state.router.available,
-        (f"{experiment[0]}/{experiment[1]}", experiment[2].engine) if experiment else None,
-    )
     started = time.perf_counter()
+    with state.sessions.begin() as session:  # a hit is reserved and billed in one short transaction
+        reservation = reserve_in(session, state.sessions, user, len(text), plans=state.settings.tiers)
+        routes = plan_route(
+            state.settings,
+            user.tier,
+            len(text),
+            context,
+            reservation.month_cost_usd,
+            state.router.available,
+            (f"{experiment[0]}/{experiment[1]}", experiment[2].engine) if experiment else None,
+        )
+        spoken = state.router.cached(record, utterance, routes)
+        if spoken is not None:
+            bill = _Bill(request, user, record, text, spoken, started, experiment)
+            event = bill.charge_in(session)
+    if spoken is not None:
+        bill.counted(event)
+        return Response(spoken.data, media_type=MEDIA_TYPES[utterance.fmt], headers=_headers(spoken, event.id))
     try:
-        spoken = state.router.speak(store, record, utterance, routes, stream)
+        spoken = state.router.synthesize(store, record, utterance, routes, stream)
     except BaseException:
         release(reservation)
         raise
+    bill = _Bill(request, user, record, text, spoken, started, experiment)
+    if spoken.pieces is not None:
+        return StreamingResponse(
+            _billed_stream(bill, spoken.pieces, reservation), media_type=MEDIA_TYPES[utterance.fmt],
+            headers=_headers(spoken),
+        )
+    return Response(spoken.data, media_type=MEDIA_TYPES[utterance.fmt], headers=_headers(spoken, bill.charge()))
+
+
+def _headers(spoken: Spoken, message_id: int | None = None) -> dict[str, str]:
     headers = {
         "X-Cache": "hit" if spoken.cache_hit else "miss",
         "X-Engine": spoken.engine,
@@ -115,14 +136,9 @@ def _deliver(
     }
     if spoken.failed:
         headers["X-Failed-Engines"] = ",".join(spoken.failed)
-    media_type = MEDIA_TYPES[utterance.fmt]
-    bill = _Bill(request, user, record, text, spoken, started, experiment)
-    if spoken.pieces is not None:
-        return StreamingResponse(
-            _billed_stream(bill, spoken.pieces, reservation), media_type=media_type, headers=headers
-        )
-    headers["X-Message-Id"] = str(bill.charge())
-    return Response(spoken.data, media_type=media_type, headers=headers)
+    if message_id is not None:
+        headers["X-Message-Id"] = str(message_id)
+    return headers
 
 
 class _Bill:
@@ -138,33 +154,44 @@ class _Bill:
         self.state.metrics.first_audio(self.spoken.engine, time.perf_counter() - self.started)
 
     def charge(self) -> int:
-        state, seconds = self.state, time.perf_counter() - self.started
-        with state.sessions.begin() as session:
-            event = record_usage(
-                session,
-                user=self.user,
-                engine=self.spoken.engine,
-                characters=len(self.text),
-                cache_hit=self.spoken.cache_hit,
-                latency_ms=round(seconds * 1000),
-                avatar_id=self.record.id,
-                rates=state.settings.engine_cost_per_1k_chars,
-                route_reason=self.spoken.reason[:64],
-            )
-            state.alerts(session, self.user, event)
-            if self.experiment:
-                record_outcome(
-                    session,
-                    experiment=self.experiment[0],
-                    arm=self.experiment[1],
-                    user_id=self.user.id,
-                    engine=self.spoken.engine,
-                    latency_ms=event.latency_ms,
-                    cost_usd=event.cost_usd,
-                    usage_event_id=event.id,
-                )
-        state.metrics.generation(self.spoken.engine, self.spoken.cache_hit, seconds, float(event.cost_usd))
+        """Bill in a transaction of its own (after a synthesis); the usage event's id."""
+        with self.state.sessions.begin() as session:
+            event = self.charge_in(session)
+        self.counted(event)
         return event.id
+
+    def charge_in(self, session):
+        """The usage row (and cost alerts, experiment outcome) in the caller's transaction."""
+        state = self.state
+        event = record_usage(
+            session,
+            user=self.user,
+            engine=self.spoken.engine,
+            characters=len(self.text),
+            cache_hit=self.spoken.cache_hit,
+            latency_ms=round((time.perf_counter() - self.started) * 1000),
+            avatar_id=self.record.id,
+            rates=state.settings.engine_cost_per_1k_chars,
+            route_reason=self.spoken.reason[:64],
+        )
+        state.alerts(session, self.user, event)
+        if self.experiment:
+            record_outcome(
+                session,
+                experiment=self.experiment[0],
+                arm=self.experiment[1],
+                user_id=self.user.id,
+                engine=self.spoken.engine,
+                latency_ms=event.latency_ms,
+                cost_usd=event.cost_usd,
+                usage_event_id=event.id,
+            )
+        return event
+
+    def counted(self, event) -> None:
+        """Metrics, once the bill is committed."""
+        seconds = time.perf_counter() - self.started
+        self.state.metrics.generation(self.spoken.engine, self.spoken.cache_hit, seconds, float(event.cost_usd))
 
 
 def _billed_stream(bill: _Bill, pieces: Iterator[bytes], reservation: Reservation) -> Iterator[bytes]:
