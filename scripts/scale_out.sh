@@ -52,6 +52,7 @@ export VOICE_AVATAR_DATABASE_URL="postgresql://postgres@$PG_HOST:5432/$DB"
 export VOICE_AVATAR_REDIS_URL="redis://127.0.0.1:6379/$REDIS_DB"
 export VOICE_AVATAR_HOME="$RUN_DIR/home"   # blobs: one directory every process shares (one host)
 export VOICE_AVATAR_REQUIRE_CONSENT=false
+export VOICE_AVATAR_RATE_LIMIT_PER_MINUTE=0   # one key drives the whole run: measure throughput, not the limit
 export VOICE_AVATAR_PREGENERATE_PHRASES='["Hello!"]'
 "$CLI" users list >/dev/null   # migrate once, before the processes race to
 
