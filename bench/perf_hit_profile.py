@@ -90,9 +90,9 @@ def measure(settings, requests: int, backlog: int) -> dict:
             timers = Timers()
             steps_to_time = (  # (name, owner, attribute): what the route calls, swapped for a timed copy
                 ("avatar lookup", AvatarStore, "get"),
-                ("quota reservation", routes_speech, "reserve_message"),
+                ("quota reservation", routes_speech, "reserve_in"),
                 ("usage row", routes_speech, "record_usage"),
-                ("cache read (router)", app.state.router, "speak"),
+                ("cache read (router)", app.state.router, "cached"),
                 ("cost alerts", app.state, "alerts"),
             )
             patched = []
@@ -108,7 +108,7 @@ def measure(settings, requests: int, backlog: int) -> dict:
             finally:
                 for owner, attribute, original in patched:
                     if owner is app.state.router:
-                        del owner.speak  # back to the class's method
+                        del owner.cached  # back to the class's method
                     else:
                         setattr(owner, attribute, original)
             whole = timers.wall["whole request"] / requests * 1000

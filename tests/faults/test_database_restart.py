@@ -34,7 +34,10 @@ def test_requests_during_a_database_restart_get_a_clean_503_and_the_same_process
     with sessions_for(settings).begin() as session:
         user, key = create_user(session, "Sam", "free", plans=settings.tiers)
     auth = {"Authorization": f"Bearer {key}"}
-    avatar = open_store(settings, user.id).create("Kept", engine="local")
+    store = open_store(settings, user.id)
+    avatar = store.create("Kept", engine="local")
+    avatar.status, avatar.stage = "ready", "done"  # not pending: no enrollment job may change it meanwhile
+    store.save(avatar)
     sample = speech_files("2609", 1)[0]
 
     with TestClient(create_app(settings)) as client:
@@ -73,3 +76,23 @@ def test_requests_during_a_database_restart_get_a_clean_503_and_the_same_process
         assert client.get("/readyz").status_code == 200
         names = [a["name"] for a in after.json()["avatars"]]
         assert "During" not in names  # nothing half-made from the refused upload
+
+
+def test_a_restart_between_requests_costs_at_most_one_clean_503(tmp_path: Path, postgres_server: PostgresServer) -> None:
+    """The pool keeps no pre-ping (a round trip per request): after a restart nobody saw, the first
+    request on a dead connection may answer 503 database_unavailable; SQLAlchemy then drops the
+    whole pool, and the next request is served."""
+    settings = Settings(home=tmp_path / "home", database_url=postgres_server.url, require_consent=False)
+    with sessions_for(settings).begin() as session:
+        _, key = create_user(session, "Ida", "free", plans=settings.tiers)
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(settings)) as client:
+        for _ in range(3):  # several pooled connections
+            assert client.get("/v1/avatars", headers=auth).status_code == 200
+        postgres_server.stop()
+        postgres_server.start()
+        first = client.get("/v1/avatars", headers=auth)
+        assert first.status_code in (200, 503), first.text
+        if first.status_code == 503:
+            assert first.json()["error"]["code"] == "database_unavailable"
+        assert [client.get("/v1/avatars", headers=auth).status_code for _ in range(3)] == [200, 200, 200]
