@@ -6,6 +6,7 @@ Embedded defaults (SQLite, disk cache, in-process queue) need nothing installed;
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _open(app, settings)
+        # ~200k objects live from start-up on (models, libraries); a full GC pass over them took
+        # 155 ms, a pause for every request in the process. Frozen, the collector skips them.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
