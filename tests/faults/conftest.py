@@ -12,26 +12,17 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
 VOICES = Path(__file__).resolve().parents[2].parent / "shared" / "voices" / "librispeech"
-CLI = str(Path(sys.executable).with_name("voice-avatar"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from processes import Processes, free_port  # noqa: F401 - Processes is the fixtures' type
 
 
 def speech_files(speaker: str, count: int, start: int = 0) -> list[Path]:
@@ -133,47 +124,6 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.destroy()
-
-
-class Processes:
-    """`voice-avatar` subprocesses with one environment, logging to files; all stopped at the end."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs, self.running = env, logs, []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([CLI, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.running.append(process)
-        return process
-
-    def log(self, name: str) -> str:
-        path = self.logs / f"{name}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
-
-    def api(self, name: str) -> str:
-        port = free_port()
-        self.start(name, "serve", "--port", str(port))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code < 500:
-                    return base
-            except httpx.TransportError:
-                time.sleep(0.3)
-        raise AssertionError(f"{name} did not start: {self.log(name)}")
-
-    def stop_all(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.running:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,14 +19,8 @@ import pytest
 
 VOICES = Path(__file__).resolve().parents[2].parent / "shared" / "voices" / "librispeech"
 SAMPLES = [sorted((VOICES / "2609").glob("*.flac"))[i] for i in (2, 4)]
-CLI = str(Path(sys.executable).with_name("voice-avatar"))
+from processes import CLI, Processes
 REDIS_URL = os.environ.get("VOICE_AVATAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -45,40 +37,6 @@ def environment(tmp_path: Path, fresh_pg_url: str) -> dict[str, str]:
     }
 
 
-class Processes:
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs, self.running = env, logs, []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen([CLI, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.running.append(process)
-        return process
-
-    def api(self, name: str) -> str:
-        port = free_port()
-        self.start(name, "serve", "--port", str(port))
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    return base
-            except httpx.TransportError:
-                time.sleep(0.3)
-        raise AssertionError(f"{name} did not become ready: {(self.logs / f'{name}.log').read_text()[-2000:]}")
-
-    def stop_all(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.running:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 def test_two_api_processes_and_a_worker_serve_the_same_avatar(environment: dict[str, str], tmp_path: Path) -> None:
     made = subprocess.run(
         [CLI, "users", "create", "--name", "Ann", "--json"], env=environment, capture_output=True, text=True, check=True
@@ -86,7 +44,7 @@ def test_two_api_processes_and_a_worker_serve_the_same_avatar(environment: dict[
     auth = {"Authorization": f"Bearer {json.loads(made.stdout)['api_key']}"}
     processes = Processes(environment, tmp_path)
     try:
-        api_a, api_b = processes.api("api-a"), processes.api("api-b")
+        api_a, api_b = processes.api("api-a", ready=True), processes.api("api-b", ready=True)
         files = [("samples", (p.name, p.read_bytes(), "audio/flac")) for p in SAMPLES]
         created = httpx.post(f"{api_a}/v1/avatars", data={"name": "Reader"}, files=files, headers=auth, timeout=60)
         assert created.status_code == 202, created.text
@@ -106,7 +64,7 @@ def test_two_api_processes_and_a_worker_serve_the_same_avatar(environment: dict[
             time.sleep(1)
         assert body["status"] == "ready", body
 
-        api_c = processes.api("api-c")  # a fresh process: shares nothing with B but PostgreSQL and Redis
+        api_c = processes.api("api-c", ready=True)  # a fresh process: shares nothing with B but PostgreSQL and Redis
         speech = {"text": "Two processes, one voice.", "format": "mp3"}
         first = httpx.post(f"{api_b}/v1/avatars/{avatar_id}/speech", json=speech, headers=auth, timeout=120)
         assert first.status_code == 200 and first.headers["x-cache"] == "miss"
