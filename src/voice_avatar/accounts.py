@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from voice_avatar.billing.tiers import Plans, plan_named
-from voice_avatar.db.models import ApiKey, User
-from voice_avatar.db.types import utcnow
+from voice_avatar.db.models import ApiKey, Avatar, QuotaCounter, User
+from voice_avatar.db.types import MONEY_PLACES, utcnow
 from voice_avatar.errors import InputError, NotFoundError
+from voice_avatar.store.avatars import AvatarRef
 
 KEY_PREFIX = "va_"
 _DISPLAY_PREFIX_LENGTH = 8
@@ -71,6 +75,50 @@ def authenticate(session: Session, key: str) -> User | None:
         .join(ApiKey, ApiKey.user_id == User.id)
         .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
     )
+
+
+#: Built once: composing a statement costs more CPU than SQLite takes to run it. Only the
+#: columns a cache hit needs: each column costs the driver work on every row.
+_CALLER = (
+    select(
+        User.id.label("user_id"),
+        User.name.label("user_name"),
+        User.tier.label("user_tier"),
+        User.is_admin.label("user_is_admin"),
+        QuotaCounter.cost_micro_usd.label("month_cost_micro_usd"),
+        Avatar.id.label("avatar_id"),
+        Avatar.name.label("avatar_name"),
+        Avatar.status.label("avatar_status"),
+    )
+    .join_from(User, ApiKey, ApiKey.user_id == User.id)
+    .outerjoin(Avatar, and_(Avatar.owner_id == User.id, Avatar.id == bindparam("avatar")))
+    .outerjoin(QuotaCounter, and_(QuotaCounter.user_id == User.id, QuotaCounter.period == bindparam("month")))
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a message, to which of their avatars, and what their month has cost so far."""
+
+    user: User  # detached: id, name, tier and is_admin
+    avatar: AvatarRef | None  # None if the id is none of theirs
+    month_cost_usd: Decimal  # read without a lock: for the cost ceiling's routing, not the quota
+
+
+def find_caller(connection: Connection, key: str, avatar_id: str, period: str) -> Caller | None:
+    """`authenticate`, the user's avatar `avatar_id` and their month's cost in one query.
+
+    The speech routes' hot path, in Core. Someone else's avatar is None, exactly like a missing one.
+    """
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = connection.execute(_CALLER, {"key_hash": hash_key(key), "avatar": avatar_id, "month": period}).first()
+    if row is None:
+        return None
+    user = User(id=row.user_id, name=row.user_name, tier=row.user_tier, is_admin=row.user_is_admin)
+    avatar = AvatarRef(row.avatar_id, row.avatar_name, row.avatar_status) if row.avatar_id is not None else None
+    return Caller(user, avatar, Decimal(row.month_cost_micro_usd or 0).scaleb(-MONEY_PLACES))
 
 
 def get_user(session: Session, user_id: str) -> User:

@@ -114,6 +114,8 @@ def check_cost_alerts(
     """
     if now.tzinfo is None:
         raise ValueError(f"naive datetime {now!r}: pass an aware datetime")
+    if event is not None and not event.cost_usd:  # a free message (a cache hit) crosses no threshold
+        return []
     start, end = day_bounds(now.astimezone(UTC).date())
     in_day = (UsageEvent.created_at >= start, UsageEvent.created_at < end)
     if event is None:

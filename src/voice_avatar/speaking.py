@@ -21,7 +21,7 @@ from voice_avatar.engines.local import LocalCloneEngine
 from voice_avatar.engines.local.engine import SENTENCE_GAP
 from voice_avatar.enrollment import load_profile
 from voice_avatar.errors import InputError
-from voice_avatar.store import AvatarRecord, AvatarStore
+from voice_avatar.store import AvatarRecord, AvatarRef, AvatarStore
 from voice_avatar.text import normalize_for_speech, split_for_streaming
 
 #: Formats whose pieces can be sent as they are made and still play as one file.
@@ -77,7 +77,7 @@ class Voices:
         self.cache = cache
         self.engine = LocalCloneEngine()
 
-    def key(self, record: AvatarRecord, utterance: Utterance, engine: str = "local") -> str:
+    def key(self, record: AvatarRef | AvatarRecord, utterance: Utterance, engine: str = "local") -> str:
         """Names everything that changes the sound: engine, avatar, words, format, speed, rate.
 
         Prefixed with the avatar's id (``<avatar id>:<sha256>``) so `AudioCache.forget_voice` finds it.

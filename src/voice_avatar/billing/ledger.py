@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select
 from sqlalchemy.orm import Session
 
 from voice_avatar.billing.period import period_of, period_start
@@ -18,6 +18,7 @@ from voice_avatar.settings import get_settings
 
 Rates = Mapping[str, Decimal]
 _ZERO = Decimal(0).scaleb(-MONEY_PLACES)
+_INSERT_EVENT = insert(UsageEvent.__table__).returning(UsageEvent.__table__.c.id)  # built once: the hot path
 
 
 class EngineUsage(TypedDict):
@@ -42,8 +43,12 @@ def cost_usd(engine: str, characters: int, cache_hit: bool, rates: Rates | None 
     return (Decimal(characters) * Decimal(known[engine]) / 1000).quantize(_ZERO)
 
 
-def record_usage(
-    session: Session,
+def record_usage(session: Session, **message) -> UsageEvent:
+    """Add the message (see `usage_values`) to the caller's transaction, and its cost to the month's total."""
+    return insert_usage(session, usage_values(**message))
+
+
+def usage_values(
     *,
     user: User,
     engine: str,
@@ -54,24 +59,28 @@ def record_usage(
     now: datetime | None = None,
     rates: Rates | None = None,
     route_reason: str = "",
-) -> UsageEvent:
-    """Add the message to the caller's transaction (flushed, not committed), and its cost to the month's total."""
+) -> dict:
+    """The usage row of one delivered message, priced."""
     moment = now or utcnow()
-    event = UsageEvent(
-        user_id=user.id,
-        avatar_id=avatar_id,
-        engine=engine,
-        characters=characters,
-        cost_usd=cost_usd(engine, characters, cache_hit, rates),
-        cache_hit=cache_hit,
-        latency_ms=latency_ms,
-        created_at=moment,
-        period=period_of(moment),
-        route_reason=route_reason,
-    )
-    session.add(event)
-    session.flush()
-    add_cost(session, user.id, event.period, event.cost_usd)
+    return {
+        "user_id": user.id,
+        "avatar_id": avatar_id,
+        "engine": engine,
+        "characters": characters,
+        "cost_usd": cost_usd(engine, characters, cache_hit, rates),
+        "cache_hit": cache_hit,
+        "latency_ms": latency_ms,
+        "created_at": moment,
+        "period": period_of(moment),
+        "route_reason": route_reason,
+    }
+
+
+def insert_usage(session: Session, values: dict) -> UsageEvent:
+    """One Core INSERT ... RETURNING (not the ORM's unit of work: it runs on every message, cache
+    hits included), not committed; the event returned is not attached to the session."""
+    event = UsageEvent(id=session.execute(_INSERT_EVENT, values).scalar_one(), **values)
+    add_cost(session, event.user_id, event.period, event.cost_usd)
     return event
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from voice_avatar.billing.period import next_period_start, period_of
@@ -32,6 +32,15 @@ from voice_avatar.errors import QuotaExceeded
 
 #: Core statements on the table: the hot path needs no ORM bookkeeping for a counter bump.
 _COUNTERS = QuotaCounter.__table__
+#: Statements are built once: composing one costs more CPU than SQLite takes to run it.
+_RESERVE = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.user_id == bindparam("owner"), _COUNTERS.c.period == bindparam("month"))
+    .values(messages=_COUNTERS.c.messages + 1, characters=_COUNTERS.c.characters + bindparam("added_characters"))
+    .returning(_COUNTERS.c.cost_micro_usd)
+)
+#: The limit is checked in the WHERE clause, so concurrent reservations cannot overshoot it.
+_RESERVE_WITHIN_LIMIT = _RESERVE.where(_COUNTERS.c.messages < bindparam("limit"))
 #: The counter keeps cost in millionths of a dollar, the ledger's own precision (MONEY_PLACES).
 MICRO_PLACES = MONEY_PLACES
 
@@ -91,19 +100,12 @@ def reserve_in(
     """
     plan = check_length(user, characters, plans)
     period = period_of(now or utcnow())
-    c = _COUNTERS.c
-    statement = (
-        update(_COUNTERS)
-        .where(c.user_id == user.id, c.period == period)
-        .values(messages=c.messages + 1, characters=c.characters + characters)
-        .returning(c.cost_micro_usd)
-    )
-    if plan.messages_per_month is not None:
-        statement = statement.where(c.messages < plan.messages_per_month)
-    cost = session.execute(statement).scalar()
+    params = {"owner": user.id, "month": period, "added_characters": characters, "limit": plan.messages_per_month}
+    statement = reserve_statement(plan.messages_per_month is not None)
+    cost = session.execute(statement, params).scalar()
     if cost is None:  # over the limit, or the month's first message: its row is made once
         insert_if_absent(session, QuotaCounter, _empty_counter(user.id, period), ["user_id", "period"])
-        cost = session.execute(statement).scalar()
+        cost = session.execute(statement, params).scalar()
     if cost is None:
         assert plan.messages_per_month is not None
         resets_at = next_period_start(period).isoformat()
@@ -121,6 +123,14 @@ def reserve_in(
         session_factory=session_factory,
         month_cost_usd=Decimal(cost).scaleb(-MICRO_PLACES),
     )
+
+
+def reserve_statement(within_limit: bool):
+    """The UPDATE that reserves a message: parameters `owner`, `month`, `added_characters`, `limit`.
+
+    It returns the month's cost so far, and no row when it reserved nothing.
+    """
+    return _RESERVE_WITHIN_LIMIT if within_limit else _RESERVE
 
 
 def check_length(user: User, characters: int, plans: Plans | None = None) -> TierPlan:
@@ -144,13 +154,17 @@ def add_cost(session: Session, user_id: str, period: str, cost_usd: Decimal) -> 
     micro = int((cost_usd * 10**MICRO_PLACES).to_integral_value())
     if not micro:
         return
-    c = _COUNTERS.c
-    statement = (
-        update(_COUNTERS).where(c.user_id == user_id, c.period == period).values(cost_micro_usd=c.cost_micro_usd + micro)
-    )
-    if session.execute(statement).rowcount == 0:  # type: ignore[attr-defined]
+    params = {"owner": user_id, "month": period, "added_micro_usd": micro}
+    if session.execute(_ADD_COST, params).rowcount == 0:  # type: ignore[attr-defined]
         insert_if_absent(session, QuotaCounter, _empty_counter(user_id, period), ["user_id", "period"])
-        session.execute(statement)
+        session.execute(_ADD_COST, params)
+
+
+_ADD_COST = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.user_id == bindparam("owner"), _COUNTERS.c.period == bindparam("month"))
+    .values(cost_micro_usd=_COUNTERS.c.cost_micro_usd + bindparam("added_micro_usd"))
+)
 
 
 def _empty_counter(user_id: str, period: str) -> dict:

@@ -36,7 +36,7 @@ from voice_avatar.engines.cloud.base import (
 from voice_avatar.errors import AudioDecodeError, EngineError, InputError
 from voice_avatar.routing import LOCAL, Route
 from voice_avatar.speaking import Utterance, Voices
-from voice_avatar.store import AvatarRecord, AvatarStore
+from voice_avatar.store import AvatarRecord, AvatarRef, AvatarStore
 
 log = logging.getLogger("voice_avatar.router")
 #: Longest Retry-After we wait for in a request; beyond it we fail over instead.
@@ -77,7 +77,7 @@ class EngineRouter:
         """From the cache if any allowed engine already said it (that costs nothing), else synthesised."""
         return self.cached(record, utterance, routes) or self.synthesize(store, record, utterance, routes, stream)
 
-    def cached(self, record: AvatarRecord, utterance: Utterance, routes: list[Route]) -> Spoken | None:
+    def cached(self, record: AvatarRef | AvatarRecord, utterance: Utterance, routes: list[Route]) -> Spoken | None:
         for route in routes:
             data = self.voices.cache.get(self.voices.key(record, utterance, route.engine))
             if data is not None:

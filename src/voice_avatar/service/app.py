@@ -60,11 +60,12 @@ def _open(app: FastAPI, settings: Settings) -> None:
     from voice_avatar.monitoring import Metrics
     from voice_avatar.reports import check_cost_alerts
     from voice_avatar.speaking import Voices
-    from voice_avatar.store import sessions_for
+    from voice_avatar.store import autocommit_for, sessions_for
 
     settings.home.mkdir(parents=True, exist_ok=True)
     app.state.settings = settings
     app.state.sessions = sessions_for(settings)
+    app.state.autocommit = autocommit_for(settings)
     app.state.metrics = Metrics(engines=settings.engine_cost_per_1k_chars)
     app.state.voices = Voices(make_cache(settings))
     cloud = cloud_engines(settings)

@@ -7,18 +7,23 @@ keys are checked first, so unknown keys neither get a bucket nor learn anything 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from fastapi import Depends, Request
 
-from voice_avatar.accounts import authenticate, hash_key
+from voice_avatar.accounts import Caller, authenticate, find_caller, hash_key
+from voice_avatar.billing.period import period_of
 from voice_avatar.db import User
+from voice_avatar.db.types import utcnow
 from voice_avatar.service.errors import ApiError
 from voice_avatar.service.ratelimit import RateLimiter, make_rate_limiter
+from voice_avatar.store import open_store
 
 _limiter_lock = threading.Lock()
 
 
-def current_user(request: Request) -> User:
+async def bearer_key(request: Request) -> str:
+    """The key of `Authorization: Bearer KEY`, or 401. No database: it runs on the event loop."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -28,8 +33,32 @@ def current_user(request: Request) -> User:
             "send your API key as 'Authorization: Bearer KEY'",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return key.strip()
+
+
+def current_user(request: Request, key: str = Depends(bearer_key)) -> User:
     with request.app.state.sessions() as session:
-        user = authenticate(session, key.strip())
+        user = authenticate(session, key)
+    return _admitted(request, user, key)
+
+
+def speaker(request: Request, key: str, avatar_ref: str) -> Caller:
+    """`current_user`, their avatar (by id, else by name) and month's cost, for the speech routes.
+
+    Called inside the route's own thread, with all three found in one query: a cache hit then
+    takes one thread hand-off and one read instead of two hand-offs and three reads.
+    """
+    state = request.app.state
+    with state.autocommit.connect() as connection:
+        caller = find_caller(connection, key, avatar_ref, period_of(utcnow()))
+    user = _admitted(request, caller.user if caller else None, key)
+    if caller.avatar is None:  # a name, or not theirs: the store says which (a 404 naming nothing of others)
+        caller = replace(caller, avatar=open_store(state.settings, user.id).get(avatar_ref))
+    return caller
+
+
+def _admitted(request: Request, user: User | None, key: str) -> User:
+    """`user`, unless the key is unknown or revoked (401) or over its rate limit (429)."""
     if user is None:
         raise ApiError(
             401,
@@ -37,7 +66,7 @@ def current_user(request: Request) -> User:
             "this API key is not valid (unknown or revoked)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    decision = rate_limiter(request.app).take(hash_key(key.strip())[:32])
+    decision = rate_limiter(request.app).take(hash_key(key)[:32])
     if not decision.allowed:
         raise ApiError(
             429,

@@ -1,15 +1,17 @@
 """Speech over HTTP: the native route and the OpenAI-compatible `POST /v1/audio/speech`.
 
-Both run the same message flow: find the caller's ready avatar, reserve the message against the
-plan (atomic), serve from the cache or synthesise (whole or streamed by sentence), then bill it.
-A cache hit is reserved and billed in one transaction (one commit, nothing to give back); a
-synthesis is reserved first and billed after, and a message that fails meanwhile is given back.
+Both run the same message flow: find the caller and their ready avatar (one query), look in the
+cache, reserve the message against the plan (atomic), synthesise on a miss (whole or streamed by
+sentence), then bill it. A cache hit is reserved and billed in one transaction (one commit,
+nothing to give back); a synthesis is reserved first and billed after, and a message that fails
+meanwhile is given back.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -17,16 +19,18 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from voice_avatar.audio.encode import MEDIA_TYPES
-from voice_avatar.billing.ledger import record_usage
-from voice_avatar.billing.quota import Reservation, check_length, release, reserve_in
-from voice_avatar.db import User
+from voice_avatar.billing.hits import record_hit_at_once
+from voice_avatar.billing.ledger import insert_usage, usage_values
+from voice_avatar.billing.quota import Reservation, check_length, release, reserve_in, reserve_message
+from voice_avatar.accounts import Caller
+from voice_avatar.db import UsageEvent, User
 from voice_avatar.engines.router import Spoken
 from voice_avatar.errors import ConflictError, InputError
 from voice_avatar.experiments import experiment_for, record_outcome
-from voice_avatar.routing import Context, plan_route
-from voice_avatar.service.auth import current_user
+from voice_avatar.routing import Context, Route, plan_route
+from voice_avatar.service.auth import bearer_key, speaker
 from voice_avatar.speaking import Utterance, prepare
-from voice_avatar.store import AvatarRecord, open_store
+from voice_avatar.store import open_store
 
 router = APIRouter(prefix="/v1")
 
@@ -64,62 +68,57 @@ OPENAI_PCM_RATE = 24_000
 
 
 @router.post("/avatars/{avatar_id}/speech")
-def avatar_speech(
-    avatar_id: str, body: SpeechRequest, request: Request, user: User = Depends(current_user)
-) -> Response:
-    check_length(user, len(body.text), request.app.state.settings.tiers)
+def avatar_speech(avatar_id: str, body: SpeechRequest, request: Request, key: str = Depends(bearer_key)) -> Response:
+    caller = speaker(request, key, avatar_id)
+    check_length(caller.user, len(body.text), request.app.state.settings.tiers)
     utterance = prepare(body.text, body.format, body.speed)
     context = Context(**body.context.model_dump()) if body.context else Context()
-    return _deliver(request, user, avatar_id, body.text, utterance, body.stream, context)
+    return _deliver(request, caller, body.text, utterance, body.stream, context)
 
 
 @router.post("/audio/speech")
-def openai_speech(body: OpenAISpeechRequest, request: Request, user: User = Depends(current_user)) -> Response:
+def openai_speech(body: OpenAISpeechRequest, request: Request, key: str = Depends(bearer_key)) -> Response:
+    caller = speaker(request, key, body.voice)
     if body.response_format in ("opus", "aac"):
         raise InputError(f"response_format {body.response_format!r} is not supported; use mp3, wav, flac or pcm")
     if body.stream_format == "sse":
         raise InputError("stream_format 'sse' is not supported; use 'audio'")
     rate = OPENAI_PCM_RATE if body.response_format == "pcm" else None
-    check_length(user, len(body.input), request.app.state.settings.tiers)
+    check_length(caller.user, len(body.input), request.app.state.settings.tiers)
     utterance = prepare(body.input, body.response_format, body.speed, rate)
     stream = body.response_format in ("mp3", "pcm", "wav")
-    return _deliver(request, user, body.voice, body.input, utterance, stream, Context())
+    return _deliver(request, caller, body.input, utterance, stream, Context())
 
 
-def _deliver(
-    request: Request, user: User, avatar_id: str, text: str, utterance: Utterance, stream: bool, context: Context
-) -> Response:
-    state = request.app.state
-    store = open_store(state.settings, user.id)
-    record = store.get(avatar_id)
-    if record.status != "ready":
-        raise ConflictError(f"avatar {record.name!r} is {record.status}, not ready to speak")
+def _deliver(request: Request, caller: Caller, text: str, utterance: Utterance, stream: bool, context: Context) -> Response:
+    state, user, avatar = request.app.state, caller.user, caller.avatar
+    if avatar.status != "ready":
+        raise ConflictError(f"avatar {avatar.name!r} is {avatar.status}, not ready to speak")
     experiment = experiment_for(state.settings, user)
     started = time.perf_counter()
-    with state.sessions.begin() as session:  # a hit is reserved and billed in one short transaction
-        reservation = reserve_in(session, state.sessions, user, len(text), plans=state.settings.tiers)
-        routes = plan_route(
-            state.settings,
-            user.tier,
-            len(text),
-            context,
-            reservation.month_cost_usd,
-            state.router.available,
-            (f"{experiment[0]}/{experiment[1]}", experiment[2].engine) if experiment else None,
+
+    def routes(month_cost_usd: Decimal) -> list[Route]:
+        arm = (f"{experiment[0]}/{experiment[1]}", experiment[2].engine) if experiment else None
+        return plan_route(
+            state.settings, user.tier, len(text), context, month_cost_usd, state.router.available, arm
         )
-        spoken = state.router.cached(record, utterance, routes)
-        if spoken is not None:
-            bill = _Bill(request, user, record, text, spoken, started, experiment)
-            event = bill.charge_in(session)
+
+    # The cache is read before the quota row is locked: a hit holds that lock (one per user) only
+    # for its two statements. Routing here uses the month's cost as read a moment ago, which can
+    # only choose another engine's cached copy; a hit costs nothing either way.
+    spoken = state.router.cached(avatar, utterance, routes(caller.month_cost_usd))
     if spoken is not None:
-        bill.counted(event)
+        event = _Bill(request, user, avatar.id, text, spoken, started, experiment).charge_hit()
         return Response(spoken.data, media_type=MEDIA_TYPES[utterance.fmt], headers=_headers(spoken, event.id))
-    try:
-        spoken = state.router.synthesize(store, record, utterance, routes, stream)
+    reservation = reserve_message(state.sessions, user, len(text), plans=state.settings.tiers)
+    try:  # routed on the month's cost as of the reservation, which counts every earlier message
+        store = open_store(state.settings, user.id)
+        record = store.get(avatar.id)  # the whole record (samples, for a cloud clone): misses only
+        spoken = state.router.synthesize(store, record, utterance, routes(reservation.month_cost_usd), stream)
     except BaseException:
         release(reservation)
         raise
-    bill = _Bill(request, user, record, text, spoken, started, experiment)
+    bill = _Bill(request, user, avatar.id, text, spoken, started, experiment)
     if spoken.pieces is not None:
         return StreamingResponse(
             _billed_stream(bill, spoken.pieces, reservation), media_type=MEDIA_TYPES[utterance.fmt],
@@ -145,9 +144,9 @@ class _Bill:
     """Bills one delivered message: usage ledger, cost alerts, metrics, experiment outcome."""
 
     def __init__(
-        self, request: Request, user: User, record: AvatarRecord, text: str, spoken: Spoken, started: float, experiment
+        self, request: Request, user: User, avatar_id: str, text: str, spoken: Spoken, started: float, experiment
     ) -> None:
-        self.state, self.user, self.record, self.text = request.app.state, user, record, text
+        self.state, self.user, self.avatar_id, self.text = request.app.state, user, avatar_id, text
         self.spoken, self.started, self.experiment = spoken, started, experiment
 
     def first_audio(self) -> None:
@@ -160,20 +159,36 @@ class _Bill:
         self.counted(event)
         return event.id
 
-    def charge_in(self, session):
-        """The usage row (and cost alerts, experiment outcome) in the caller's transaction."""
-        state = self.state
-        event = record_usage(
-            session,
+    def charge_hit(self) -> UsageEvent:
+        """Reserve and bill a cache hit: one statement on PostgreSQL (billing/hits.py), else one
+        transaction. Nothing is given back: if the quota is spent, nothing was served."""
+        state, plans = self.state, self.state.settings.tiers
+        event = None
+        if self.experiment is None:  # an experiment's outcome row needs the transaction
+            event = record_hit_at_once(state.autocommit, self.user, self._usage(), plans=plans)
+        if event is None:
+            with state.sessions.begin() as session:
+                reserve_in(session, state.sessions, self.user, len(self.text), plans=plans)
+                event = self.charge_in(session)
+        self.counted(event)
+        return event
+
+    def _usage(self) -> dict:
+        return usage_values(
             user=self.user,
             engine=self.spoken.engine,
             characters=len(self.text),
             cache_hit=self.spoken.cache_hit,
             latency_ms=round((time.perf_counter() - self.started) * 1000),
-            avatar_id=self.record.id,
-            rates=state.settings.engine_cost_per_1k_chars,
+            avatar_id=self.avatar_id,
+            rates=self.state.settings.engine_cost_per_1k_chars,
             route_reason=self.spoken.reason[:64],
         )
+
+    def charge_in(self, session) -> UsageEvent:
+        """The usage row (and cost alerts, experiment outcome) in the caller's transaction."""
+        state = self.state
+        event = insert_usage(session, self._usage())
         state.alerts(session, self.user, event)
         if self.experiment:
             record_outcome(

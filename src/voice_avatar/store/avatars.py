@@ -32,6 +32,15 @@ _FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class AvatarRef:
+    """Enough of an avatar to serve it from the cache; a miss reads the whole `AvatarRecord`."""
+
+    id: str
+    name: str
+    status: str
+
+
 @dataclass
 class AvatarRecord:
     """What we know about one avatar; `scores` and `status` come from the quality gate."""
