@@ -10,7 +10,7 @@ measured; closed loop: each client sends its next request when the last one is a
    same server process and a bare Redis GET of the same bytes. Short blocks of each kind
    alternate, so all see the same machine load.
 2. Throughput and errors, against `voice-avatar serve` (embedded: one process; Redis mode:
-   `--workers 4`): cache hits at 1, 8, 64 and 256 clients, `GET /healthz` as the reference,
+   `--workers 2`): cache hits at 1, 8, 64 and 256 clients, `GET /healthz` as the reference,
    then misses (every text new, so each is a synthesis) bounded to a window per level. A miss
    started in the window may finish in the drain that follows; one still running after it is
    counted as unfinished (the server was working on it, not refusing it), then the bench waits
@@ -325,10 +325,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short windows, to try the bench out")
     parser.add_argument("--modes", default="embedded,redis")
     parser.add_argument("--rounds", type=int, default=3, help="alternating latency blocks per client count")
-    parser.add_argument(
-        "--workers", type=int, default=4,
-        help="API processes in Redis mode: a process leaves its core idle while it waits on a round trip",
-    )
+    parser.add_argument("--workers", type=int, default=2, help="API processes in Redis mode")
     args = parser.parse_args()
     if args.serve:
         serve_with_empty_routes(args.port)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -336,6 +336,30 @@ class Level:
     unfinished: int = 0  # still running when the drain ended (cut by the bench, not refused by the server)
     cache: dict[str, int] = field(default_factory=dict)
 
+    def error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def answered(self, status: int, cache_tag: str, sent: float, done: float, window_end: float) -> None:
+        """Count one response: an error unless 200; else its X-Cache tag and, in the window, its latency."""
+        if status != 200:
+            self.error(f"http_{status}")
+            return
+        self.cache[cache_tag] = self.cache.get(cache_tag, 0) + 1
+        if done <= window_end:
+            self.ok += 1
+            self.latencies.append(done - sent)
+        else:
+            self.ok_after_window += 1
+
+    async def run(self, client: Callable[[int], Awaitable[None]], drain: float) -> None:
+        """Run `client(i)` for every client; those still running after the window and `drain` are cut."""
+        tasks = [asyncio.create_task(client(i)) for i in range(self.clients)]
+        _, pending = await asyncio.wait(tasks, timeout=self.window_s + drain)
+        self.unfinished = len(pending)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     def summary(self) -> dict:
         return {
             "clients": self.clients,
@@ -387,29 +411,13 @@ async def closed_loop(
             try:
                 response = await http.request(method, url, **kwargs)
             except httpx.HTTPError as error:
-                kind = type(error).__name__
-                level.errors[kind] = level.errors.get(kind, 0) + 1
-                continue
-            done = time.perf_counter()
-            if response.status_code != 200:
-                kind = f"http_{response.status_code}"
-                level.errors[kind] = level.errors.get(kind, 0) + 1
+                level.error(type(error).__name__)
                 continue
             tag = response.headers.get("x-cache", "none")
-            level.cache[tag] = level.cache.get(tag, 0) + 1
-            if done <= window_end:
-                level.ok += 1
-                level.latencies.append(done - sent)
-            else:
-                level.ok_after_window += 1
+            level.answered(response.status_code, tag, sent, time.perf_counter(), window_end)
 
     try:
-        tasks = [asyncio.create_task(client(i)) for i in range(clients)]
-        _, pending = await asyncio.wait(tasks, timeout=window + drain)
-        level.unfinished = len(pending)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await level.run(client, drain)
     finally:
         await asyncio.gather(*(http.aclose() for http in https), return_exceptions=True)
     return level

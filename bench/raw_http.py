@@ -225,9 +225,6 @@ async def raw_closed_loop(
     started = time.perf_counter()
     window_end = started + window
 
-    def count_error(kind: str) -> None:
-        level.errors[kind] = level.errors.get(kind, 0) + 1
-
     async def client(index: int) -> None:
         n = 0
         while time.perf_counter() < window_end:
@@ -248,7 +245,7 @@ async def raw_closed_loop(
                 timer = loop.call_later(timeout, connection.fail, Timeout(f"no response in {timeout} s"))
                 status, headers, body = await response
             except (OSError, Timeout) as error:  # ConnectError, RemoteProtocolError, Timeout
-                count_error(type(error).__name__)  # the connection is closed by now; the next request reopens it
+                level.error(type(error).__name__)  # the connection is closed by now; the next request reopens it
                 continue
             finally:
                 if timer is not None:
@@ -256,24 +253,10 @@ async def raw_closed_loop(
             done = time.perf_counter()
             if on_response is not None:
                 on_response(status, headers, body)
-            if status != 200:
-                count_error(f"http_{status}")
-                continue
-            tag = headers.get("x-cache", "none")
-            level.cache[tag] = level.cache.get(tag, 0) + 1
-            if done <= window_end:
-                level.ok += 1
-                level.latencies.append(done - sent)
-            else:
-                level.ok_after_window += 1
+            level.answered(status, headers.get("x-cache", "none"), sent, done, window_end)
 
     try:
-        tasks = [asyncio.create_task(client(i)) for i in range(clients)]
-        _, pending = await asyncio.wait(tasks, timeout=window + drain)
-        level.unfinished = len(pending)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await level.run(client, drain)
     finally:
         for connection in connections:
             if connection is not None:

@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         default=None, description="Redis for the audio cache and job queue; unset means embedded (disk cache)"
     )
     cache_ttl_seconds: int = Field(default=24 * 3600, gt=0, description="how long synthesised audio stays cached")
+    quick_threads: int = Field(
+        default=4,
+        ge=1,
+        description="threads per API process for a speech request's quick part (caller, avatar, cache, a hit's "
+        "bill); syntheses run on the others. A few cover the database's round trips; many only hand the GIL around",
+    )
     rate_limit_per_minute: int = Field(
         default=600, ge=0, description="requests per minute one API key may make on average; 0 disables the limit"
     )

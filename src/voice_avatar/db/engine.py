@@ -13,7 +13,7 @@ from voice_avatar.db.sqlite_writes import connection_factory
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 #: A PostgreSQL host that does not answer fails a request after this, instead of hanging it.
 PG_CONNECT_TIMEOUT_SECONDS = 5
-PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 30
+PG_POOL_SIZE, PG_POOL_OVERFLOW = 10, 10
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -37,8 +37,9 @@ def create_engine_for(url: str | URL, **engine_kwargs: Any) -> Engine:
         # connection fails (503 database_unavailable, see service/errors.py), SQLAlchemy then
         # discards the whole pool, and the same process serves again once the database is back.
         engine_kwargs.setdefault("pool_pre_ping", False)
-        # Kept open: an API process runs up to 40 requests on threads, and a connection opened
-        # and closed per request (SQLAlchemy's default keeps 5) costs PostgreSQL a backend start.
+        # Ten kept open: a connection opened and closed per request (SQLAlchemy keeps 5 by
+        # default) costs PostgreSQL a backend start. At most 20 a process: processes x 20 must
+        # stay under the server's max_connections (100 by default), or put PgBouncer in front.
         engine_kwargs.setdefault("pool_size", PG_POOL_SIZE)
         engine_kwargs.setdefault("max_overflow", PG_POOL_OVERFLOW)
         if parsed.get_backend_name() == "postgresql":

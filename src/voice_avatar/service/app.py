@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from voice_avatar import __version__
@@ -72,6 +73,7 @@ def _open(app: FastAPI, settings: Settings) -> None:
     breakers = {name: CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown_seconds) for name in cloud}
     app.state.router = EngineRouter(app.state.voices, cloud, breakers)
     app.state.queue = make_queue(settings)
+    app.state.quick_threads = anyio.CapacityLimiter(settings.quick_threads)  # see routes_speech.py
     app.state.alerts = lambda session, user, event: check_cost_alerts(
         session, settings, user, event.created_at, event=event
     )

@@ -10,19 +10,21 @@ meanwhile is given back.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Literal
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from voice_avatar.accounts import Caller
 from voice_avatar.audio.encode import MEDIA_TYPES
 from voice_avatar.billing.hits import record_hit_at_once
 from voice_avatar.billing.ledger import insert_usage, usage_values
 from voice_avatar.billing.quota import Reservation, check_length, release, reserve_in, reserve_message
-from voice_avatar.accounts import Caller
 from voice_avatar.db import UsageEvent, User
 from voice_avatar.engines.router import Spoken
 from voice_avatar.errors import ConflictError, InputError
@@ -68,16 +70,26 @@ OPENAI_PCM_RATE = 24_000
 
 
 @router.post("/avatars/{avatar_id}/speech")
-def avatar_speech(avatar_id: str, body: SpeechRequest, request: Request, key: str = Depends(bearer_key)) -> Response:
+async def avatar_speech(
+    avatar_id: str, body: SpeechRequest, request: Request, key: str = Depends(bearer_key)
+) -> Response:
+    return await _deliver(request, lambda: native_message(request, key, avatar_id, body))
+
+
+@router.post("/audio/speech")
+async def openai_speech(body: OpenAISpeechRequest, request: Request, key: str = Depends(bearer_key)) -> Response:
+    return await _deliver(request, lambda: openai_message(request, key, body))
+
+
+def native_message(request: Request, key: str, avatar_id: str, body: SpeechRequest) -> Message:
     caller = speaker(request, key, avatar_id)
     check_length(caller.user, len(body.text), request.app.state.settings.tiers)
     utterance = prepare(body.text, body.format, body.speed)
     context = Context(**body.context.model_dump()) if body.context else Context()
-    return _deliver(request, caller, body.text, utterance, body.stream, context)
+    return Message(request, caller, body.text, utterance, body.stream, context)
 
 
-@router.post("/audio/speech")
-def openai_speech(body: OpenAISpeechRequest, request: Request, key: str = Depends(bearer_key)) -> Response:
+def openai_message(request: Request, key: str, body: OpenAISpeechRequest) -> Message:
     caller = speaker(request, key, body.voice)
     if body.response_format in ("opus", "aac"):
         raise InputError(f"response_format {body.response_format!r} is not supported; use mp3, wav, flac or pcm")
@@ -87,44 +99,85 @@ def openai_speech(body: OpenAISpeechRequest, request: Request, key: str = Depend
     check_length(caller.user, len(body.input), request.app.state.settings.tiers)
     utterance = prepare(body.input, body.response_format, body.speed, rate)
     stream = body.response_format in ("mp3", "pcm", "wav")
-    return _deliver(request, caller, body.input, utterance, stream, Context())
+    return Message(request, caller, body.input, utterance, stream, Context())
 
 
-def _deliver(request: Request, caller: Caller, text: str, utterance: Utterance, stream: bool, context: Context) -> Response:
-    state, user, avatar = request.app.state, caller.user, caller.avatar
-    if avatar.status != "ready":
-        raise ConflictError(f"avatar {avatar.name!r} is {avatar.status}, not ready to speak")
-    experiment = experiment_for(state.settings, user)
-    started = time.perf_counter()
+async def _deliver(request: Request, make_message: Callable[[], Message]) -> Response:
+    """The quick part on the process's few quick threads, a synthesis on the thread pool.
 
-    def routes(month_cost_usd: Decimal) -> list[Route]:
-        arm = (f"{experiment[0]}/{experiment[1]}", experiment[2].engine) if experiment else None
+    Cache hits are a few milliseconds of mostly Python: on 40 threads they hand the GIL around
+    and cost more CPU the more run at once; on `quick_threads` they take turns. A synthesis
+    (seconds, mostly outside the GIL) never holds one of those threads.
+    """
+
+    def quick() -> tuple[Message, Response | None]:
+        message = make_message()
+        return message, message.from_cache()
+
+    message, response = await anyio.to_thread.run_sync(quick, limiter=request.app.state.quick_threads)
+    if response is not None:
+        return response
+    return await run_in_threadpool(message.synthesized)
+
+
+class Message:
+    """One message to speak: `from_cache()` first, then `synthesized()` if it missed."""
+
+    def __init__(
+        self, request: Request, caller: Caller, text: str, utterance: Utterance, stream: bool, context: Context
+    ) -> None:
+        if caller.avatar.status != "ready":
+            raise ConflictError(f"avatar {caller.avatar.name!r} is {caller.avatar.status}, not ready to speak")
+        self.request, self.state, self.caller = request, request.app.state, caller
+        self.text, self.utterance, self.stream, self.context = text, utterance, stream, context
+        self.experiment = experiment_for(self.state.settings, caller.user)
+        self.started = time.perf_counter()
+
+    def routes(self, month_cost_usd: Decimal) -> list[Route]:
+        arm = (f"{self.experiment[0]}/{self.experiment[1]}", self.experiment[2].engine) if self.experiment else None
         return plan_route(
-            state.settings, user.tier, len(text), context, month_cost_usd, state.router.available, arm
+            self.state.settings,
+            self.caller.user.tier,
+            len(self.text),
+            self.context,
+            month_cost_usd,
+            self.state.router.available,
+            arm,
         )
 
-    # The cache is read before the quota row is locked: a hit holds that lock (one per user) only
-    # for its two statements. Routing here uses the month's cost as read a moment ago, which can
-    # only choose another engine's cached copy; a hit costs nothing either way.
-    spoken = state.router.cached(avatar, utterance, routes(caller.month_cost_usd))
-    if spoken is not None:
-        event = _Bill(request, user, avatar.id, text, spoken, started, experiment).charge_hit()
-        return Response(spoken.data, media_type=MEDIA_TYPES[utterance.fmt], headers=_headers(spoken, event.id))
-    reservation = reserve_message(state.sessions, user, len(text), plans=state.settings.tiers)
-    try:  # routed on the month's cost as of the reservation, which counts every earlier message
-        store = open_store(state.settings, user.id)
-        record = store.get(avatar.id)  # the whole record (samples, for a cloud clone): misses only
-        spoken = state.router.synthesize(store, record, utterance, routes(reservation.month_cost_usd), stream)
-    except BaseException:
-        release(reservation)
-        raise
-    bill = _Bill(request, user, avatar.id, text, spoken, started, experiment)
-    if spoken.pieces is not None:
-        return StreamingResponse(
-            _billed_stream(bill, spoken.pieces, reservation), media_type=MEDIA_TYPES[utterance.fmt],
-            headers=_headers(spoken),
-        )
-    return Response(spoken.data, media_type=MEDIA_TYPES[utterance.fmt], headers=_headers(spoken, bill.charge()))
+    def from_cache(self) -> Response | None:
+        """The cached audio, reserved and billed; None on a miss (nothing reserved).
+
+        The cache is read before the quota row is locked: a hit holds that lock (one per user)
+        only for its reservation and usage row. Routing here uses the month's cost as read a
+        moment ago, which can only choose another engine's cached copy; a hit costs nothing.
+        """
+        spoken = self.state.router.cached(self.caller.avatar, self.utterance, self.routes(self.caller.month_cost_usd))
+        if spoken is None:
+            return None
+        event = self._bill(spoken).charge_hit()
+        return Response(spoken.data, media_type=MEDIA_TYPES[self.utterance.fmt], headers=_headers(spoken, event.id))
+
+    def synthesized(self) -> Response:
+        """Reserve, synthesise (whole or streamed), bill; a message that fails is given back."""
+        state, user, fmt = self.state, self.caller.user, self.utterance.fmt
+        reservation = reserve_message(state.sessions, user, len(self.text), plans=state.settings.tiers)
+        try:  # routed on the month's cost as of the reservation, which counts every earlier message
+            store = open_store(state.settings, user.id)
+            record = store.get(self.caller.avatar.id)  # the whole record (samples, for a cloud clone)
+            routes = self.routes(reservation.month_cost_usd)
+            spoken = state.router.synthesize(store, record, self.utterance, routes, self.stream)
+        except BaseException:
+            release(reservation)
+            raise
+        bill = self._bill(spoken)
+        if spoken.pieces is not None:
+            pieces = _billed_stream(bill, spoken.pieces, reservation)
+            return StreamingResponse(pieces, media_type=MEDIA_TYPES[fmt], headers=_headers(spoken))
+        return Response(spoken.data, media_type=MEDIA_TYPES[fmt], headers=_headers(spoken, bill.charge()))
+
+    def _bill(self, spoken: Spoken) -> _Bill:
+        return _Bill(self.request, self.caller.user, self.caller.avatar.id, self.text, spoken, self.started, self.experiment)
 
 
 def _headers(spoken: Spoken, message_id: int | None = None) -> dict[str, str]:
