@@ -41,9 +41,11 @@ from pathlib import Path
 import httpx
 from perf_common import (
     Service,
+    busy_and_steal,
     cli_set_tier,
     cli_user,
     cpu_seconds,
+    cpu_times,
     create_pg_database,
     drop_pg_database,
     empty_redis_url,
@@ -185,7 +187,7 @@ def latency_phase(target: Target, redis_url: str, payload: bytes, rounds: int, b
 
 def run_level(server: Service, make, clients: int, window: float, drain: float) -> dict:
     pids = server.pids
-    cpu_before, client_before, load_before = cpu_seconds(pids), time.process_time(), loadavg()
+    cpu_before, client_before, load_before, ticks = cpu_seconds(pids), time.process_time(), loadavg(), cpu_times()
     level = asyncio.run(raw_closed_loop(make, clients, window, drain=drain))
     row = level.summary()
     row["server_cpu_s"] = round(cpu_seconds(pids) - cpu_before, 2)
@@ -193,11 +195,13 @@ def run_level(server: Service, make, clients: int, window: float, drain: float) 
     done = row["ok_in_window"] + row["ok_after_window"]
     row["server_cpu_ms_per_ok_request"] = round(row["server_cpu_s"] * 1000 / done, 2) if done else None
     row["loadavg_before"], row["loadavg_after"] = load_before, loadavg()
+    row.update(busy_and_steal(ticks, cpu_times()))
     row["idle_wait_s"] = wait_idle(pids)
     print(
         f"    {clients:3d} clients: {row['req_per_s']} req/s, p50 {row['latency'].get('p50_ms')} ms "
         f"p99 {row['latency'].get('p99_ms')} ms, errors {row['errors']} {row['error_kinds'] or ''}, "
-        f"unfinished {row['unfinished_at_cutoff']}, server CPU {row['server_cpu_ms_per_ok_request']} ms/request",
+        f"unfinished {row['unfinished_at_cutoff']}, server CPU {row['server_cpu_ms_per_ok_request']} ms/request, "
+        f"machine busy {row['machine_busy']:.0%}, steal {row['steal']:.0%}",
         flush=True,
     )
     return row
