@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
+from test_billing_quota import JAN, PLANS, _user
 
-from voice_avatar import accounts
 from voice_avatar.billing.hits import record_hit_at_once
 from voice_avatar.billing.ledger import usage_values
 from voice_avatar.db import QuotaCounter, SessionFactory, UsageEvent, User
-from voice_avatar.settings import Settings
-
-JAN = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
-PLANS = Settings().tiers
-
-
-def _user(sessions: SessionFactory, tier: str = "free") -> User:
-    with sessions.begin() as session:
-        user, _ = accounts.create_user(session, "Ann", tier, plans=PLANS)
-    return user
 
 
 def _autocommit(sessions: SessionFactory) -> Engine:
